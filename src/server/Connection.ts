@@ -1,0 +1,549 @@
+/**
+ * One WebSocket connection: authentication state, subscriptions, acks, commands, rate limit, heartbeat answer
+ * and token expiry. Inbound frames are handled in plain code; only work that waits (transport reads,
+ * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
+ * a code, a message and the path of the bad field; the connection stays up.
+ */
+import { Effect, Fiber, Result, Schema } from "effect"
+import type { WebSocket } from "ws"
+import { CloseCodes } from "../protocol/CloseCodes.ts"
+import type { ErrorCode } from "../protocol/ErrorCode.ts"
+import { encodeFrame, splitMessage } from "../protocol/EventFrame.ts"
+import { ClientFrame, type ResetReason, type ServerFrame } from "../protocol/Frames.ts"
+import type { Position } from "../protocol/Position.ts"
+import type { ErasedReply, ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import { fromSchemaError } from "../protocol/SchemaProblem.ts"
+import type { TransportError, TransportShape } from "../transports/Transport.ts"
+import type { Authenticator, AuthFailed, Identity } from "./Auth.ts"
+import { type Hub, Subscription } from "./Fanout.ts"
+import type { Limits, Timing } from "./Options.ts"
+import { Outbound } from "./Outbound.ts"
+import type { Stats } from "./Stats.ts"
+import { TokenBucket } from "./TokenBucket.ts"
+
+const decodeClientFrame = Schema.decodeUnknownResult(ClientFrame)
+const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "ack", "command", "ping", "pong"])
+const PING = encodeFrame({ type: "ping" })
+const PONG = encodeFrame({ type: "pong" })
+const REPLAY_PAGE = 1000
+
+/** Runs a command for a connection; the server binds it to the user's handlers. */
+export type CommandRunner = (
+  command: { readonly name: string; readonly payload: unknown },
+  connection: Connection
+) => Effect.Effect<ErasedReply>
+
+export interface ConnectionEnv {
+  readonly codec: ProtocolCodec
+  readonly transport: TransportShape
+  readonly hub: Hub
+  readonly auth: Authenticator
+  readonly limits: Limits
+  readonly timing: Timing
+  readonly stats: Stats
+  readonly now: () => number
+  /** Forks an effect into the server's scope. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  readonly runCommand: CommandRunner
+  readonly newSession: () => string
+  /** Called once when the connection has closed and cleaned up. */
+  readonly onClosed: (connection: Connection) => void
+  /** Called when a connection authenticates (or changes user); false refuses it (per-user limit). */
+  readonly onAuthenticated: (connection: Connection, previousUser: string | null | undefined) => boolean
+}
+
+export class Connection {
+  readonly outbound: Outbound
+  identity: Identity | undefined
+  session = ""
+  private readonly subscriptions = new Map<string, Subscription>()
+  private readonly acked = new Map<string, Position>()
+  private readonly dirtyAcks = new Set<string>()
+  private cursors: ReadonlyMap<string, Position> = new Map()
+  private readonly commands = new Map<string, Fiber.Fiber<void, never>>()
+  private readonly bucket: TokenBucket
+  private refusalsInARow = 0
+  private pingOutstanding = false
+  private closed = false
+  private authTimer: ReturnType<typeof setTimeout> | undefined
+  private expiryTimers: Array<ReturnType<typeof setTimeout>> = []
+  private ackTimer: ReturnType<typeof setInterval> | undefined
+  private authenticating = false
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    readonly ip: string,
+    readonly version: number,
+    private readonly env: ConnectionEnv
+  ) {
+    this.outbound = new Outbound(
+      socket,
+      env.limits.maxOutboundBytes,
+      () => {
+        env.stats.slowConsumerCloses++
+        this.close(CloseCodes.slowConsumer, "slow consumer: outbound buffer full; reconnect and resume")
+      },
+      (frames, bytes) => {
+        env.stats.framesOut += frames
+        env.stats.bytesOut += bytes
+        env.stats.messagesOut++
+      }
+    )
+    this.bucket = new TokenBucket(env.limits.commandsPerSecond, env.limits.commandBurst, env.now())
+    socket.on("message", (data, isBinary) => this.onMessage(data, isBinary))
+    socket.on("close", () => this.cleanup())
+    socket.on("error", () => this.cleanup())
+  }
+
+  get user(): string | null | undefined {
+    return this.identity?.user
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size
+  }
+
+  /** Starts the connection: with an identity from the upgrade, welcome at once; else wait for `authenticate`. */
+  start(identity: Identity | undefined, session: string | undefined): void {
+    if (identity) {
+      this.authenticated(identity, session)
+      return
+    }
+    this.authTimer = setTimeout(
+      () => this.close(CloseCodes.authTimeout, "no authenticate frame in time"),
+      this.env.timing.authTimeoutMs
+    )
+  }
+
+  // ---- outbound -----------------------------------------------------------------------------------------------
+
+  send(frame: ServerFrame): void {
+    this.outbound.push(encodeFrame(frame))
+  }
+
+  sendError(
+    code: ErrorCode,
+    message: string,
+    extra: { path?: ReadonlyArray<string | number>; id?: string; channel?: string; retryAfterMs?: number } = {}
+  ): void {
+    this.env.stats.bump(this.env.stats.errors, code)
+    const frame: ServerFrame = {
+      type: "error",
+      code,
+      message,
+      ...(extra.path && extra.path.length > 0 ? { path: [...extra.path] } : {}),
+      ...(extra.id !== undefined ? { id: extra.id } : {}),
+      ...(extra.channel !== undefined ? { channel: extra.channel } : {}),
+      ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {})
+    }
+    this.send(frame)
+  }
+
+  sendReset(channel: string, reason: ResetReason, position: Position): void {
+    this.send({ type: "reset", channel, reason, position })
+  }
+
+  /** Heartbeat tick from the server: drop a peer that did not answer the previous ping. */
+  heartbeat(): void {
+    if (this.closed) return
+    if (this.pingOutstanding) {
+      this.close(CloseCodes.heartbeatTimeout, "no pong within two heartbeat intervals")
+      return
+    }
+    this.pingOutstanding = true
+    this.outbound.push(PING)
+  }
+
+  // ---- inbound ------------------------------------------------------------------------------------------------
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.closed) return
+    this.pingOutstanding = false
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    this.env.stats.bytesIn += size
+    if (isBinary) {
+      this.env.stats.framesIn++
+      this.sendError("bad_frame", "binary messages are not accepted; send JSON text frames")
+      return
+    }
+    if (size > this.env.limits.maxFrameBytes) {
+      this.env.stats.framesIn++
+      this.sendError("frame_too_large", `message of ${size} bytes exceeds maxFrameBytes ${this.env.limits.maxFrameBytes}`)
+      return
+    }
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8")
+    for (const raw of splitMessage(text)) {
+      if (this.closed) return
+      this.env.stats.framesIn++
+      this.onFrame(raw)
+    }
+  }
+
+  private onFrame(raw: string): void {
+    let json: unknown
+    try {
+      json = JSON.parse(raw)
+    } catch {
+      this.sendError("bad_json", "the frame is not valid JSON")
+      return
+    }
+    const decoded = decodeClientFrame(json)
+    if (Result.isFailure(decoded)) {
+      const type = typeof json === "object" && json !== null ? (json as { type?: unknown }).type : undefined
+      const id = typeof json === "object" && json !== null ? (json as { id?: unknown }).id : undefined
+      const idExtra = typeof id === "string" && id.length <= 64 ? { id } : {}
+      if (typeof type !== "string" || !clientFrameTypes.has(type)) {
+        this.sendError("unknown_frame", `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? "(none)"}`, {
+          path: ["type"],
+          ...idExtra
+        })
+      } else {
+        const problem = fromSchemaError(decoded.failure)
+        this.sendError("bad_frame", `bad ${type} frame: ${problem.message}`, { path: problem.path, ...idExtra })
+      }
+      return
+    }
+    const frame = decoded.success
+    if (frame.type === "ping") return this.outbound.push(PONG)
+    if (frame.type === "pong") return
+    if (frame.type === "authenticate") return this.onAuthenticate(frame.token, frame.session)
+    if (!this.identity) {
+      this.sendError("not_authenticated", "send an authenticate frame first")
+      return
+    }
+    switch (frame.type) {
+      case "subscribe":
+        return this.onSubscribe(frame.channel, frame.since)
+      case "unsubscribe":
+        return this.onUnsubscribe(frame.channel)
+      case "ack":
+        return this.onAck(frame.channel, { epoch: frame.epoch, offset: frame.offset })
+      case "command":
+        return this.onCommand(frame.id, frame.name, frame.payload)
+    }
+  }
+
+  // ---- authentication -----------------------------------------------------------------------------------------
+
+  private onAuthenticate(token: string | undefined, session: string | undefined): void {
+    if (this.authenticating) {
+      this.sendError("bad_frame", "an authenticate frame is already being processed")
+      return
+    }
+    this.authenticating = true
+    this.env.fork(
+      this.env.auth.verify(token).pipe(
+        Effect.match({
+          onFailure: (error: AuthFailed) => {
+            this.authenticating = false
+            if (this.identity) {
+              // a failed refresh keeps the current identity until it expires
+              this.sendError("auth_failed", `token refresh refused: ${error.message}`)
+              return
+            }
+            this.sendError("auth_failed", error.message)
+            this.close(CloseCodes.unauthorized, error.reason)
+          },
+          onSuccess: (identity) => {
+            this.authenticating = false
+            if (!this.identity) return this.authenticated(identity, session)
+            if (identity.user !== this.identity.user) {
+              this.sendError("forbidden", "a refreshed token must have the same subject as the session")
+              return
+            }
+            this.identity = identity
+            this.scheduleExpiry()
+            this.send({ type: "session_update", status: "refreshed" })
+          }
+        })
+      )
+    )
+  }
+
+  private authenticated(identity: Identity, session: string | undefined): void {
+    if (this.closed) return
+    if (this.authTimer) clearTimeout(this.authTimer)
+    if (identity.expiresAt !== undefined && identity.expiresAt <= this.env.now()) {
+      this.sendError("auth_failed", "the token has expired")
+      this.close(CloseCodes.tokenExpired, "token expired")
+      return
+    }
+    this.identity = identity
+    if (!this.env.onAuthenticated(this, undefined)) {
+      this.close(CloseCodes.tooManyConnections, "too many connections for this user")
+      return
+    }
+    // a session id is only meaningful for its own user: the cursor key includes the user
+    this.session = session && /^[A-Za-z0-9_-]{8,128}$/.test(session) ? session : this.env.newSession()
+    this.scheduleExpiry()
+    const l = this.env.limits
+    this.send({
+      type: "welcome",
+      session: this.session,
+      protocol: this.env.codec.name,
+      version: this.version,
+      user: identity.user,
+      heartbeatMs: this.env.timing.heartbeatMs,
+      limits: { maxFrameBytes: l.maxFrameBytes, maxSubscriptions: l.maxSubscriptions, commandsPerSecond: l.commandsPerSecond }
+    })
+    this.ackTimer = setInterval(() => this.flushAcks(), this.env.timing.cursorFlushMs)
+    if (session) {
+      this.env.fork(
+        this.env.transport.loadCursors(this.cursorKey).pipe(
+          Effect.match({
+            onFailure: () => undefined,
+            onSuccess: (cursors) => {
+              this.cursors = cursors
+            }
+          })
+        )
+      )
+    }
+  }
+
+  private get cursorKey(): string {
+    return `${this.identity?.user ?? "anonymous"}/${this.session}`
+  }
+
+  private scheduleExpiry(): void {
+    for (const t of this.expiryTimers) clearTimeout(t)
+    this.expiryTimers = []
+    const expiresAt = this.identity?.expiresAt
+    if (expiresAt === undefined) return
+    const now = this.env.now()
+    const warnIn = Math.max(0, expiresAt - this.env.timing.tokenExpiryWarningMs - now)
+    this.expiryTimers.push(
+      setTimeout(() => {
+        this.send({ type: "session_update", status: "expiring_soon", expiresInMs: Math.max(0, expiresAt - this.env.now()) })
+      }, warnIn),
+      setTimeout(() => this.close(CloseCodes.tokenExpired, "token expired"), Math.max(0, expiresAt - now))
+    )
+  }
+
+  // ---- subscriptions ------------------------------------------------------------------------------------------
+
+  private onSubscribe(channel: string, since: Position | undefined): void {
+    if (!this.identity!.canRead(channel)) {
+      this.sendError("forbidden", `not allowed to read channel ${channel}`, { channel, path: ["channel"] })
+      return
+    }
+    const existing = this.subscriptions.get(channel)
+    if (!existing && this.subscriptions.size >= this.env.limits.maxSubscriptions) {
+      this.sendError("too_many_subscriptions", `at most ${this.env.limits.maxSubscriptions} subscriptions per connection`, {
+        channel
+      })
+      return
+    }
+    const subscription = new Subscription(channel, this, this.env.stats)
+    this.subscriptions.set(channel, subscription)
+    const start = since ?? this.cursors.get(channel)
+    const run = Effect.gen({ self: this }, function* () {
+      if (existing) yield* this.env.hub.leave(existing)
+      yield* this.env.hub.join(subscription)
+      const { recovered, replayed } = yield* this.catchUp(subscription, start)
+      if (this.subscriptions.get(channel) !== subscription) return
+      subscription.goLive()
+      this.send({
+        type: "subscribed",
+        channel,
+        position: { epoch: subscription.epoch, offset: subscription.offset },
+        recovered,
+        replayed
+      })
+    })
+    this.env.fork(
+      run.pipe(
+        Effect.catch((error: TransportError) =>
+          Effect.sync(() => {
+            if (this.subscriptions.get(channel) === subscription) this.subscriptions.delete(channel)
+            this.sendError("unavailable", `cannot subscribe to ${channel} now: ${error.message}`, { channel })
+            return this.env.hub.leave(subscription)
+          }).pipe(Effect.flatten)
+        )
+      )
+    )
+  }
+
+  /** Replays what came after `start` (paged, waiting for the socket to drain between pages). */
+  private catchUp(
+    subscription: Subscription,
+    start: Position | undefined
+  ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
+    const { transport, limits, stats } = this.env
+    const { channel } = subscription
+    return Effect.gen({ self: this }, function* () {
+      if (!start) {
+        subscription.startAt(yield* transport.top(channel))
+        return { recovered: false, replayed: 0 }
+      }
+      let position = start
+      let replayed = 0
+      for (;;) {
+        const page = yield* transport.read(channel, position, REPLAY_PAGE)
+        // a position ahead of the channel's top was never issued by this log: forged or from a lost stream
+        const reason: ResetReason | undefined =
+          position.epoch === page.top.epoch && position.offset > page.top.offset
+            ? "unknown_position"
+            : !page.covered
+              ? (page.reason ?? "trimmed")
+              : replayed === 0 && page.top.offset - position.offset > limits.maxReplayEntries
+                ? "trimmed"
+                : undefined
+        if (reason) {
+          // resume from the top; anything already replayed stays delivered and is followed by the reset
+          this.sendReset(channel, reason, page.top)
+          stats.bump(stats.resets, reason)
+          subscription.startAt(page.top)
+          return { recovered: false, replayed }
+        }
+        if (replayed === 0) subscription.startAt(position)
+        for (const entry of page.entries) subscription.replay(this.env.hub.framesFor(entry))
+        replayed += page.entries.length
+        const last = page.entries[page.entries.length - 1]
+        if (!last || last.offset >= page.top.offset || page.entries.length < REPLAY_PAGE) {
+          return { recovered: true, replayed }
+        }
+        position = { epoch: last.epoch, offset: last.offset }
+        yield* this.drained()
+      }
+    })
+  }
+
+  /** Waits until the outbound buffer is below half its bound (replay must not trip the slow-consumer close). */
+  private drained(): Effect.Effect<void> {
+    const half = this.env.limits.maxOutboundBytes / 2
+    return Effect.gen({ self: this }, function* () {
+      while (!this.closed && this.outbound.buffered > half) yield* Effect.sleep("5 millis")
+    })
+  }
+
+  private onUnsubscribe(channel: string): void {
+    const subscription = this.subscriptions.get(channel)
+    if (!subscription) {
+      this.sendError("not_subscribed", `not subscribed to ${channel}`, { channel })
+      return
+    }
+    this.subscriptions.delete(channel)
+    this.env.fork(this.env.hub.leave(subscription))
+    this.send({ type: "unsubscribed", channel })
+  }
+
+  private onAck(channel: string, position: Position): void {
+    const subscription = this.subscriptions.get(channel)
+    if (!subscription) {
+      this.sendError("not_subscribed", `ack for ${channel}, which this connection is not subscribed to`, { channel })
+      return
+    }
+    if (position.epoch !== subscription.epoch || position.offset > subscription.offset) {
+      this.sendError("bad_position", `ack beyond what was delivered on ${channel}`, { channel, path: ["offset"] })
+      return
+    }
+    const previous = this.acked.get(channel)
+    if (previous && previous.epoch === position.epoch && previous.offset >= position.offset) return
+    this.acked.set(channel, position)
+    this.dirtyAcks.add(channel)
+  }
+
+  private flushAcks(): void {
+    if (this.dirtyAcks.size === 0 || !this.identity) return
+    const key = this.cursorKey
+    const writes = [...this.dirtyAcks].map((channel) => this.env.transport.saveCursor(key, channel, this.acked.get(channel)!))
+    this.dirtyAcks.clear()
+    this.env.fork(Effect.all(writes, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
+  }
+
+  // ---- commands -----------------------------------------------------------------------------------------------
+
+  private onCommand(id: string, name: string, payload: unknown): void {
+    const wait = this.bucket.take(this.env.now())
+    if (wait > 0) {
+      this.env.stats.rateLimited++
+      this.sendError("rate_limited", `command rate limit of ${this.env.limits.commandsPerSecond}/s exceeded`, {
+        id,
+        retryAfterMs: wait
+      })
+      if (++this.refusalsInARow >= this.env.limits.maxRateLimitRefusals) {
+        this.close(CloseCodes.rateLimited, "sustained command flood")
+      }
+      return
+    }
+    this.refusalsInARow = 0
+    if (this.commands.has(id)) {
+      this.sendError("duplicate_command_id", `command id ${id} is still in flight`, { id, path: ["id"] })
+      return
+    }
+    const decoded = this.env.codec.decodeCommand(name, payload, this.version)
+    if (Result.isFailure(decoded)) {
+      this.sendError(decoded.failure.code === "unknown_command" ? "unknown_command" : "invalid_payload", decoded.failure.message, {
+        id,
+        path: decoded.failure.path
+      })
+      return
+    }
+    this.env.stats.commands++
+    const run = this.env.runCommand(decoded.success, this).pipe(
+      Effect.flatMap((reply) =>
+        Effect.sync(() => {
+          const wire = this.env.codec.encodeReply(reply, this.version, name)
+          if (Result.isFailure(wire)) {
+            this.sendError("internal", "the server produced an invalid reply", { id })
+            return Effect.logError(`command ${name} produced an invalid reply: ${wire.failure.message}`)
+          }
+          this.send(
+            wire.success.ok
+              ? { type: "reply", id, ok: true, result: wire.success.result }
+              : { type: "reply", id, ok: false, error: wire.success.error }
+          )
+          return Effect.void
+        }).pipe(Effect.flatten)
+      ),
+      Effect.catchCause((cause) =>
+        Effect.sync(() => this.sendError("internal", `command ${name} failed inside the server`, { id })).pipe(
+          Effect.andThen(Effect.logError(`command ${name} (${id}) defect`, cause))
+        )
+      ),
+      Effect.ensuring(Effect.sync(() => this.commands.delete(id))),
+      Effect.annotateLogs({ connection: this.id, user: this.identity?.user ?? "anonymous", command: name })
+    )
+    this.commands.set(id, this.env.fork(run))
+  }
+
+  // ---- closing ------------------------------------------------------------------------------------------------
+
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.outbound.close()
+    this.env.stats.bump(this.env.stats.connectionsClosed, code)
+    this.socket.close(code, reason.slice(0, 120))
+    // a peer that does not complete the close handshake is cut off
+    setTimeout(() => this.socket.terminate(), 2_000).unref()
+    this.cleanup()
+  }
+
+  private cleanup(): void {
+    if (this.closed) return
+    this.closed = true
+    this.outbound.close()
+    if (this.authTimer) clearTimeout(this.authTimer)
+    for (const t of this.expiryTimers) clearTimeout(t)
+    if (this.ackTimer) clearInterval(this.ackTimer)
+    this.flushAcks()
+    const subscriptions = [...this.subscriptions.values()]
+    this.subscriptions.clear()
+    const commands = [...this.commands.values()]
+    this.commands.clear()
+    this.env.fork(
+      Effect.all([
+        Effect.forEach(subscriptions, (s) => this.env.hub.leave(s), { discard: true }),
+        Effect.forEach(commands, (f) => Fiber.interrupt(f), { discard: true })
+      ])
+    )
+    this.env.onClosed(this)
+  }
+
+  /** Whether nothing is left to write (graceful shutdown waits for this). */
+  get idle(): boolean {
+    return this.outbound.idle
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Fan-out: one live transport listener per channel per node, shared by every local subscription to it.
+ *
+ * An entry from the transport is turned into frames once per protocol version (EntryFrames) and offered to
+ * each subscription in plain code — no Effect, no re-encoding per recipient. A Subscription merges replay with
+ * live delivery: while it replays history, live entries are buffered; when it goes live, the buffer is drained
+ * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
+ */
+import { Deferred, Effect, Exit, Result, Scope } from "effect"
+import { encodeEventFrame } from "../protocol/EventFrame.ts"
+import type { ResetReason } from "../protocol/Frames.ts"
+import type { Position } from "../protocol/Position.ts"
+import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import type { Entry, TransportError, TransportShape } from "../transports/Transport.ts"
+import type { Outbound } from "./Outbound.ts"
+import type { Stats } from "./Stats.ts"
+
+/** The frames of one entry, built lazily once per protocol version. `null` = that version does not see it. */
+export class EntryFrames {
+  private readonly byVersion = new Map<number, string | null>()
+
+  constructor(
+    readonly entry: Entry,
+    private readonly codec: ProtocolCodec,
+    private readonly onError: (entry: Entry, version: number, message: string) => void
+  ) {}
+
+  forVersion(version: number): string | null {
+    let frame = this.byVersion.get(version)
+    if (frame !== undefined) return frame
+    const { entry } = this
+    const translated = this.codec.translateEvent(entry.event, entry.data, entry.version, version)
+    if (Result.isFailure(translated)) {
+      this.onError(entry, version, translated.failure.message)
+      frame = null
+    } else {
+      frame = translated.success ? encodeEventFrame(entry, translated.success.event, translated.success.data) : null
+    }
+    this.byVersion.set(version, frame)
+    return frame
+  }
+
+  get latestValue(): boolean {
+    return this.codec.isLatestValue(this.entry.event)
+  }
+}
+
+/** What a subscription needs from its connection. */
+export interface SubscriberSink {
+  readonly version: number
+  readonly outbound: Outbound
+  readonly sendReset: (channel: string, reason: ResetReason, position: Position) => void
+}
+
+export class Subscription {
+  private state: "replaying" | "live" | "closed" = "replaying"
+  private buffer: Array<EntryFrames> = []
+  /** Position of the last entry delivered (or skipped as invisible) to this subscriber. */
+  epoch = ""
+  offset = 0
+
+  constructor(
+    readonly channel: string,
+    private readonly sink: SubscriberSink,
+    private readonly stats: Stats
+  ) {}
+
+  get live(): boolean {
+    return this.state === "live"
+  }
+
+  /** Starts from a position: later deliveries continue after it. */
+  startAt(position: Position): void {
+    this.epoch = position.epoch
+    this.offset = position.offset
+  }
+
+  /** A live entry from the channel's feed. */
+  offer(frames: EntryFrames): void {
+    if (this.state === "live") this.deliver(frames)
+    else if (this.state === "replaying") this.buffer.push(frames)
+  }
+
+  /** An entry read from history during replay. */
+  replay(frames: EntryFrames): void {
+    this.deliver(frames)
+    this.stats.replayed++
+  }
+
+  /** Ends replay: drains live entries that arrived meanwhile, then delivers live. */
+  goLive(): void {
+    const buffered = this.buffer
+    this.buffer = []
+    for (const frames of buffered) this.deliver(frames)
+    this.state = "live"
+  }
+
+  close(): void {
+    this.state = "closed"
+    this.buffer = []
+  }
+
+  private deliver(frames: EntryFrames): void {
+    const { entry } = frames
+    if (entry.epoch !== this.epoch) {
+      // the log was lost and restarted: say so, never a silent gap
+      this.sink.sendReset(this.channel, "epoch_changed", { epoch: entry.epoch, offset: entry.offset - 1 })
+      this.stats.bump(this.stats.resets, "epoch_changed")
+      this.epoch = entry.epoch
+      this.offset = entry.offset - 1
+    }
+    if (entry.offset <= this.offset) return
+    this.offset = entry.offset
+    const frame = frames.forVersion(this.sink.version)
+    if (frame === null) return
+    if (frames.latestValue) this.sink.outbound.pushLatest(`${this.channel}\u0000${entry.event}`, frame)
+    else this.sink.outbound.push(frame)
+    this.stats.deliveries++
+  }
+}
+
+interface Feed {
+  readonly subscriptions: Set<Subscription>
+  readonly scope: Scope.Closeable
+  readonly ready: Deferred.Deferred<void, TransportError>
+}
+
+export class Hub {
+  private readonly feeds = new Map<string, Feed>()
+
+  constructor(
+    private readonly transport: TransportShape,
+    private readonly codec: ProtocolCodec,
+    private readonly stats: Stats,
+    private readonly onFrameError: (entry: Entry, version: number, message: string) => void
+  ) {}
+
+  /** Number of channels with a live listener on this node. */
+  get channels(): number {
+    return this.feeds.size
+  }
+
+  /** Adds a subscription to its channel's feed; completes once the transport listener is registered. */
+  join(subscription: Subscription): Effect.Effect<void, TransportError> {
+    const existing = this.feeds.get(subscription.channel)
+    if (existing) {
+      existing.subscriptions.add(subscription)
+      return Deferred.await(existing.ready)
+    }
+    const { feeds, transport } = this
+    const dispatch = (feed: Feed, entry: Entry) => this.dispatch(feed, entry)
+    return Effect.gen(function* () {
+      const feed: Feed = {
+        subscriptions: new Set([subscription]),
+        scope: yield* Scope.make(),
+        ready: yield* Deferred.make<void, TransportError>()
+      }
+      feeds.set(subscription.channel, feed)
+      const registered = yield* transport
+        .listen(subscription.channel, (entry) => dispatch(feed, entry))
+        .pipe(Scope.provide(feed.scope), Effect.exit)
+      if (Exit.isFailure(registered)) {
+        feeds.delete(subscription.channel)
+        yield* Scope.close(feed.scope, Exit.void)
+      }
+      yield* Deferred.done(feed.ready, registered)
+      return yield* registered
+    })
+  }
+
+  /** Removes a subscription; the last one out closes the channel's transport listener. */
+  leave(subscription: Subscription): Effect.Effect<void> {
+    subscription.close()
+    const feed = this.feeds.get(subscription.channel)
+    if (!feed || !feed.subscriptions.delete(subscription) || feed.subscriptions.size > 0) return Effect.void
+    this.feeds.delete(subscription.channel)
+    return Deferred.await(feed.ready).pipe(
+      Effect.ignore,
+      Effect.andThen(Scope.close(feed.scope, Exit.void))
+    )
+  }
+
+  /** Frames for an entry read from history, for one subscription (not shared). */
+  framesFor(entry: Entry): EntryFrames {
+    return new EntryFrames(entry, this.codec, this.onFrameError)
+  }
+
+  private dispatch(feed: Feed, entry: Entry): void {
+    const frames = new EntryFrames(entry, this.codec, this.onFrameError)
+    for (const subscription of feed.subscriptions) subscription.offer(frames)
+  }
+}

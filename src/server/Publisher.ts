@@ -1,0 +1,80 @@
+/**
+ * Publishing: validate an event against the newest protocol version, encode it once, append it to the
+ * channel's log. Fan-out then happens through the transport's live feed on every node (Fanout.ts), so a
+ * publish from this node and one from another node reach subscribers the same way.
+ */
+import { Clock, Effect, Result, Schema } from "effect"
+import type { Position } from "../protocol/Position.ts"
+import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import { type AppendOptions, TransportError, type TransportShape } from "../transports/Transport.ts"
+import type { Stats } from "./Stats.ts"
+
+/** The event is not valid in the protocol's newest version (unknown name or a bad field at `path`). */
+export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
+  message: Schema.String,
+  path: Schema.Array(Schema.Union([Schema.String, Schema.Number]))
+}) {}
+
+export type PublishError = InvalidEvent | TransportError
+
+export const channelNameProblem = (channel: string): string | undefined =>
+  channel.length === 0 || channel.length > 256
+    ? "channel names are 1 to 256 characters"
+    : /[\s\u0000-\u001f]/.test(channel)
+      ? "channel names may not contain whitespace or control characters"
+      : undefined
+
+export interface Publisher {
+  /** `data` is the event's typed value (as handlers produce it). */
+  readonly publish: (
+    channel: string,
+    event: string,
+    data: unknown,
+    options?: AppendOptions
+  ) => Effect.Effect<Position, PublishError>
+  /** `data` is the event's wire form (JSON from an HTTP body): decoded first, so it is validated the same way. */
+  readonly publishEncoded: (
+    channel: string,
+    event: string,
+    data: unknown,
+    options?: AppendOptions
+  ) => Effect.Effect<Position, PublishError>
+}
+
+export const make = (transport: TransportShape, codec: ProtocolCodec, stats: Stats): Publisher => {
+  const append = (channel: string, event: string, json: string, options: AppendOptions | undefined) =>
+    Effect.flatMap(Clock.currentTimeMillis, (time) =>
+      transport.append(channel, { event, data: json, version: codec.latest, time }, options)
+    ).pipe(
+      Effect.map((entry): Position => {
+        stats.published++
+        return { epoch: entry.epoch, offset: entry.offset }
+      })
+    )
+
+  const checkChannel = (channel: string): Effect.Effect<void, InvalidEvent> => {
+    const problem = channelNameProblem(channel)
+    return problem ? Effect.fail(new InvalidEvent({ message: problem, path: ["channel"] })) : Effect.void
+  }
+
+  const publish: Publisher["publish"] = (channel, event, data, options) =>
+    Effect.flatMap(checkChannel(channel), (): Effect.Effect<Position, PublishError> => {
+      const encoded = codec.encodeEvent(event, data)
+      return Result.isFailure(encoded)
+        ? Effect.fail(new InvalidEvent({ message: encoded.failure.message, path: [...encoded.failure.path] }))
+        : append(channel, event, encoded.success, options)
+    })
+
+  const publishEncoded: Publisher["publishEncoded"] = (channel, event, data, options) =>
+    Effect.flatMap(checkChannel(channel), (): Effect.Effect<Position, PublishError> => {
+      const decoded = codec.decodeEvent(event, data)
+      if (Result.isFailure(decoded)) {
+        return Effect.fail(new InvalidEvent({ message: decoded.failure.message, path: [...decoded.failure.path] }))
+      }
+      return publish(channel, event, decoded.success, options)
+    })
+
+  return { publish, publishEncoded }
+}
+
+export { TransportError }

@@ -1,0 +1,301 @@
+/**
+ * The tidings server as an Effect service and Layer: HTTP server (its own, or one you pass in), WebSocket
+ * upgrades, connections, fan-out, heartbeat and graceful shutdown. Closing the Layer's scope shuts down
+ * gracefully: no new upgrades, not ready, `goaway` to every client, outbound buffers flushed up to a deadline,
+ * then close 1001. Application code publishes with `publish(protocol)` or the service's methods.
+ */
+import { randomUUID } from "node:crypto"
+import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Clock, Context, Effect, Exit, FiberSet, Layer } from "effect"
+import { WebSocketServer } from "ws"
+import { CloseCodes } from "../protocol/CloseCodes.ts"
+import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
+import type { Position } from "../protocol/Position.ts"
+import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
+import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import { type AppendOptions, Transport } from "../transports/Transport.ts"
+import * as Auth from "./Auth.ts"
+import { Connection, type ConnectionEnv } from "./Connection.ts"
+import { Hub } from "./Fanout.ts"
+import type { Handlers } from "./Handlers.ts"
+import * as HttpRoutes from "./HttpRoutes.ts"
+import * as Jobs from "./Jobs.ts"
+import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
+import * as Publisher from "./Publisher.ts"
+import { Stats } from "./Stats.ts"
+import { AttemptLimiter, credentials, pathOf, refuse } from "./Upgrade.ts"
+
+export interface ServerOptions<P extends AnyProtocol, R> {
+  readonly protocol: P
+  readonly handlers: Handlers<P, R>
+  readonly auth: Auth.AuthOptions
+  /** Interface to bind (default 127.0.0.1). Ignored with `server`. */
+  readonly host?: string
+  /** Port (default 4000; 0 picks a free one). Ignored with `server`. */
+  readonly port?: number
+  /** Attach to an existing Node HTTP server instead of creating one; you listen and close it. */
+  readonly server?: HttpServer
+  /** WebSocket path (default "/ws"). */
+  readonly path?: string
+  /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
+  readonly apiKey?: string
+  readonly limits?: Partial<Limits>
+  readonly timing?: Partial<Timing>
+}
+
+export interface TidingsServerShape {
+  /** The bound port (the attached server's, when attached). */
+  readonly port: number
+  readonly url: string
+  readonly protocol: AnyProtocol
+  readonly stats: Stats
+  /** Publishes a typed event value of the newest protocol version. Prefer `publish(protocol)` for types. */
+  readonly publishUnknown: (
+    channel: string,
+    event: string,
+    data: unknown,
+    options?: AppendOptions
+  ) => Effect.Effect<Position, Publisher.PublishError>
+  /** Same, for data in wire form (e.g. parsed from JSON). */
+  readonly publishEncoded: (
+    channel: string,
+    event: string,
+    data: unknown,
+    options?: AppendOptions
+  ) => Effect.Effect<Position, Publisher.PublishError>
+  /** A Promise version of `publishUnknown`, for code outside Effect. */
+  readonly publishPromise: (channel: string, event: string, data: unknown, options?: AppendOptions) => Promise<Position>
+  readonly connections: () => number
+  /** Whether the server accepts connections and its transport is reachable. */
+  readonly ready: Effect.Effect<boolean>
+}
+
+export class TidingsServer extends Context.Service<TidingsServer, TidingsServerShape>()("tidings/server/TidingsServer") {}
+
+/** A typed publish bound to a protocol: `yield* publish(AgentProtocol)("run:1", "status", {...})`. */
+export const publish =
+  <P extends AnyProtocol>(_protocol: P) =>
+  <K extends EventName<LatestOf<P>>>(
+    channel: string,
+    event: K,
+    data: EventData<LatestOf<P>, K>,
+    options?: AppendOptions
+  ): Effect.Effect<Position, Publisher.PublishError, TidingsServer> =>
+    Effect.flatMap(TidingsServer, (server) => server.publishUnknown(channel, event, data, options))
+
+export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P, R>) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const clock = yield* Clock.Clock
+    const now = () => clock.currentTimeMillisUnsafe()
+    const context = yield* Effect.context<R>()
+    const fork = yield* FiberSet.makeRuntime<R>()
+    const limits: Limits = { ...defaultLimits, ...options.limits }
+    const timing: Timing = { ...defaultTiming, ...options.timing }
+    const codec = new ProtocolCodec(options.protocol)
+    const stats = new Stats()
+    const auth = Auth.make(options.auth)
+    const publisher = Publisher.make(transport, codec, stats)
+    const jobs = yield* Jobs.make
+    const path = options.path ?? "/ws"
+    const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
+    const connections = new Map<string, Connection>()
+    const perUser = new Map<string, number>()
+    let draining = false
+
+    const hub = new Hub(transport, codec, stats, (entry, version, message) =>
+      fork(Effect.logError(`cannot express ${entry.event} at ${entry.channel}:${entry.offset} in v${version}: ${message}`))
+    )
+
+    const handlers = options.handlers as unknown as Record<
+      string,
+      (payload: unknown, context: unknown) => Effect.Effect<unknown, unknown, R>
+    >
+
+    const env: ConnectionEnv = {
+      codec,
+      transport,
+      hub,
+      auth,
+      limits,
+      timing,
+      stats,
+      now,
+      fork: (effect) => fork(effect),
+      newSession: () => randomUUID(),
+      runCommand: (command, connection) =>
+        Effect.suspend(() =>
+          handlers[command.name]!(command.payload, {
+            user: connection.identity?.user ?? null,
+            session: connection.session,
+            connection: connection.id,
+            canRead: (channel: string) => connection.identity?.canRead(channel) ?? false,
+            publish: publisher.publish,
+            jobs
+          })
+        ).pipe(
+          Effect.match({
+            onSuccess: (result) => ({ name: command.name, ok: true as const, result }),
+            onFailure: (error) => ({ name: command.name, ok: false as const, error })
+          }),
+          Effect.provideContext(context)
+        ),
+      onAuthenticated: (connection) => {
+        const user = connection.user
+        if (!user) return true
+        const count = (perUser.get(user) ?? 0) + 1
+        if (count > limits.maxConnectionsPerUser) return false
+        perUser.set(user, count)
+        return true
+      },
+      onClosed: (connection) => {
+        if (!connections.delete(connection.id)) return
+        stats.connectionsOpen--
+        const user = connection.user
+        if (user) {
+          const count = (perUser.get(user) ?? 1) - 1
+          if (count <= 0) perUser.delete(user)
+          else perUser.set(user, count)
+        }
+      }
+    }
+
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: limits.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (offered) => {
+        const version = choose(codec.name, codec.versions, [...offered])
+        return version === undefined ? false : subprotocol(codec.name, version)
+      }
+    })
+
+    const onUpgrade = (request: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+      socket.on("error", () => socket.destroy())
+      const ip = request.socket.remoteAddress ?? "unknown"
+      const refused = (status: number, body: object, headers?: Record<string, string>) => {
+        stats.bump(stats.upgradesRefused, status)
+        refuse(socket, status, body, headers)
+      }
+      if (pathOf(request) !== path) return refused(404, { error: "not_found", message: `WebSocket path is ${path}` })
+      if (!attempts.allow(ip, now())) {
+        return refused(429, { error: "too_many_attempts", message: "too many connection attempts; retry later" }, {
+          "Retry-After": "1"
+        })
+      }
+      if (draining) return refused(503, { error: "draining", message: "server is shutting down; connect to another node" })
+      if (connections.size >= limits.maxConnections) {
+        return refused(503, { error: "server_full", message: `server is at its limit of ${limits.maxConnections} connections` })
+      }
+      const version = choose(codec.name, codec.versions, parseHeader(request.headers["sec-websocket-protocol"]))
+      if (version === undefined) {
+        return refused(400, {
+          error: "unsupported_version",
+          message: `no common protocol version; offer one of the supported subprotocols`,
+          protocol: codec.name,
+          supported: codec.versions.map((v) => subprotocol(codec.name, v))
+        })
+      }
+      const { token, session } = credentials(request)
+      const accept = (identity: Auth.Identity | undefined) =>
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          const id = randomUUID()
+          const connection = new Connection(id, ws, ip, version, env)
+          connections.set(id, connection)
+          stats.connectionsOpen++
+          stats.connectionsOpened++
+          connection.start(identity, session)
+        })
+      if (token === undefined) return accept(undefined)
+      fork(
+        auth.verify(token).pipe(
+          Effect.match({
+            onFailure: (error) => refused(401, { error: error.reason, message: error.message }),
+            onSuccess: (identity) => accept(identity)
+          })
+        )
+      )
+    }
+
+    const httpHandler = HttpRoutes.make({
+      ready: () => !draining,
+      transport,
+      stats,
+      publisher,
+      auth,
+      apiKey: options.apiKey,
+      run: (effect) => fork(effect)
+    })
+
+    const http = options.server ?? createServer()
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (!httpHandler(req, res) && !options.server) {
+        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not_found" }))
+      }
+    }
+    http.on("upgrade", onUpgrade)
+    http.on("request", onRequest)
+
+    const port = options.server
+      ? ((options.server.address() as AddressInfo | null)?.port ?? 0)
+      : yield* Effect.callback<number, Error>((resume) => {
+          const onError = (error: Error) => resume(Effect.fail(error))
+          http.once("error", onError)
+          http.listen(options.port ?? 4000, options.host ?? "127.0.0.1", () => {
+            http.off("error", onError)
+            resume(Effect.succeed((http.address() as AddressInfo).port))
+          })
+        })
+
+    const heartbeat = setInterval(() => {
+      for (const connection of connections.values()) connection.heartbeat()
+    }, timing.heartbeatMs)
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        draining = true
+        clearInterval(heartbeat)
+        http.off("upgrade", onUpgrade)
+        const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }
+        for (const connection of connections.values()) connection.send(goaway)
+        const deadline = now() + timing.shutdownGraceMs
+        while (now() < deadline && [...connections.values()].some((c) => !c.idle)) {
+          yield* Effect.sleep("10 millis")
+        }
+        for (const connection of [...connections.values()]) connection.close(CloseCodes.goingAway, "server shutting down")
+        clearInterval(heartbeat)
+        http.off("request", onRequest)
+        if (!options.server) {
+          yield* Effect.callback<void>((resume) => {
+            http.close(() => resume(Effect.void))
+            http.closeAllConnections()
+          })
+        }
+        wss.close()
+      })
+    )
+
+    const host = options.host ?? "127.0.0.1"
+    return TidingsServer.of({
+      port,
+      url: `ws://${host}:${port}${path}`,
+      protocol: options.protocol,
+      stats,
+      publishUnknown: publisher.publish,
+      publishEncoded: publisher.publishEncoded,
+      publishPromise: (channel, event, data, opts) =>
+        new Promise((resolve, reject) =>
+          fork(publisher.publish(channel, event, data, opts)).addObserver((exit) =>
+            Exit.isSuccess(exit) ? resolve(exit.value) : reject(Exit.isFailure(exit) ? exit.cause : exit)
+          )
+        ),
+      connections: () => connections.size,
+      ready: Effect.map(transport.healthy, (healthy) => healthy && !draining)
+    })
+  })
+
+/** The server as a Layer; needs a Transport (Memory.layer() for one node) and whatever the handlers need. */
+export const layer = <P extends AnyProtocol, R = never>(options: ServerOptions<P, R>) =>
+  Layer.effect(TidingsServer, make(options))
