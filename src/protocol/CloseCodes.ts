@@ -29,5 +29,4 @@ export const CloseCodes = {
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes]
 
 /** Whether a client should reconnect (and resume) after the server closed with `code`. */
-export const isResumable = (code: number): boolean =>
-  code !== CloseCodes.normal && code !== CloseCodes.unauthorized
+export const isResumable = (code: number): boolean => code !== CloseCodes.normal && code !== CloseCodes.unauthorized

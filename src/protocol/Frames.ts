@@ -33,8 +33,13 @@ export const Authenticate = frame("authenticate", {
 
 export const Subscribe = frame("subscribe", {
   channel: ChannelName,
-  since: Schema.optionalKey(Position)
-}).annotate({ description: "Subscribe to a channel; with `since`, replay what came after that position first" })
+  since: Schema.optionalKey(Position),
+  fromStart: Schema.optionalKey(Schema.Boolean)
+}).annotate({
+  description:
+    "Subscribe to a channel; with `since`, replay what came after that position first; with `fromStart` " +
+    "(and no `since`), replay everything the channel still retains"
+})
 
 export const Unsubscribe = frame("unsubscribe", { channel: ChannelName })
 
@@ -124,9 +129,20 @@ export const SessionUpdate = frame("session_update", {
   expiresInMs: Schema.optionalKey(Schema.Int)
 })
 
-export const ServerFrame = Schema.Union(
-  [Welcome, Subscribed, Unsubscribed, Event, ReplyOk, ReplyErr, ErrorFrame, Reset, Ping, Pong, GoAway, SessionUpdate]
-).annotate({ identifier: "ServerFrame" })
+export const ServerFrame = Schema.Union([
+  Welcome,
+  Subscribed,
+  Unsubscribed,
+  Event,
+  ReplyOk,
+  ReplyErr,
+  ErrorFrame,
+  Reset,
+  Ping,
+  Pong,
+  GoAway,
+  SessionUpdate
+]).annotate({ identifier: "ServerFrame" })
 export type ServerFrame = typeof ServerFrame.Type
 export type EventFrame = typeof Event.Type
 export type ErrorFrame = typeof ErrorFrame.Type

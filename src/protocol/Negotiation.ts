@@ -24,7 +24,12 @@ export const parseOffer = (value: string): Offer | undefined => {
 
 /** Splits a `Sec-WebSocket-Protocol` header into its offers. */
 export const parseHeader = (header: string | undefined): ReadonlyArray<string> =>
-  header ? header.split(",").map((s) => s.trim()).filter((s) => s.length > 0) : []
+  header
+    ? header
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    : []
 
 /** The highest version both sides speak, or undefined. */
 export const choose = (

@@ -12,7 +12,10 @@ export const Epoch = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLeng
   description: "Opaque id of one incarnation of a channel's log"
 })
 
-export const Offset = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER)).annotate({
+export const Offset = Schema.Int.check(
+  Schema.isGreaterThanOrEqualTo(0),
+  Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER)
+).annotate({
   description: "Contiguous per-channel offset; 0 is before the first entry"
 })
 

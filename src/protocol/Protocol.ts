@@ -143,7 +143,11 @@ const build = <Name extends string, Latest extends VersionDef, All extends Versi
     if (next.version !== previous.version + 1) {
       throw new Error(`protocol ${name}: version ${next.version} must follow ${previous.version} directly`)
     }
-    return build<Name, Next, All | Next>(name, [...versions, next], [...migrations, migration as unknown as ErasedMigration])
+    return build<Name, Next, All | Next>(
+      name,
+      [...versions, next],
+      [...migrations, migration as unknown as ErasedMigration]
+    )
   }
 })
 

@@ -88,11 +88,11 @@ export class ProtocolCodec {
   }
 
   eventNames(version: number = this.latest): ReadonlyArray<string> {
-    return [...(this.version(version).events.keys())]
+    return [...this.version(version).events.keys()]
   }
 
   commandNames(version: number = this.latest): ReadonlyArray<string> {
-    return [...(this.version(version).commands.keys())]
+    return [...this.version(version).commands.keys()]
   }
 
   private version(version: number): CompiledVersion {
@@ -159,9 +159,7 @@ export class ProtocolCodec {
   ): Result.Result<{ readonly name: string; readonly payload: unknown }, Problem> {
     const command = this.version(version).commands.get(name)
     if (!command) {
-      return Result.fail(
-        problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`, ["name"])
-      )
+      return Result.fail(problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`, ["name"]))
     }
     const decoded = command.payload.decode(payload)
     if (Result.isFailure(decoded)) {
@@ -175,7 +173,8 @@ export class ProtocolCodec {
   /** Encodes a typed command payload for the wire (client side). */
   encodeCommand(name: string, payload: unknown, version: number): Result.Result<unknown, Problem> {
     const command = this.version(version).commands.get(name)
-    if (!command) return Result.fail(problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`))
+    if (!command)
+      return Result.fail(problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`))
     const encoded = command.payload.encode(payload)
     return Result.isFailure(encoded)
       ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, ["payload"]) })
@@ -209,7 +208,10 @@ export class ProtocolCodec {
     if (!command) return Result.fail(problem("unknown_command", `unknown command "${name}"`))
     const decoded = reply.ok ? command.result.decode(reply.result) : command.error.decode(reply.error)
     return Result.isFailure(decoded)
-      ? Result.fail<Problem>({ code: "invalid_payload", ...fromSchemaError(decoded.failure, [reply.ok ? "result" : "error"]) })
+      ? Result.fail<Problem>({
+          code: "invalid_payload",
+          ...fromSchemaError(decoded.failure, [reply.ok ? "result" : "error"])
+        })
       : Result.succeed({ ok: reply.ok, value: decoded.success })
   }
 }

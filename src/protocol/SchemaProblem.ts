@@ -13,7 +13,10 @@ const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const segment = (key: PropertyKey): string | number => (typeof key === "number" ? key : String(key))
 
-export const fromSchemaError = (error: Schema.SchemaError, prefix: ReadonlyArray<string | number> = []): SchemaProblem => {
+export const fromSchemaError = (
+  error: Schema.SchemaError,
+  prefix: ReadonlyArray<string | number> = []
+): SchemaProblem => {
   const first = formatter(error.issue).issues[0]
   const path = [...prefix, ...(first?.path ?? []).map((p) => segment(typeof p === "object" ? p.key : p))]
   const where = path.length > 0 ? ` at ${path.join(".")}` : ""

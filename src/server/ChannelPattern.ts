@@ -6,7 +6,7 @@
 
 export type Matcher = (channel: string) => boolean
 
-const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+const escapeRegExp = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
 export const compile = (patterns: ReadonlyArray<string>, subject: string | null): Matcher => {
   const concrete = patterns.map((p) => (subject === null ? p : p.replaceAll("{sub}", subject)))
@@ -14,7 +14,7 @@ export const compile = (patterns: ReadonlyArray<string>, subject: string | null)
   const exact = new Set(concrete.filter((p) => !p.includes("*") && !p.includes("{sub}")))
   const wild = concrete
     .filter((p) => p.includes("*") && !p.includes("{sub}"))
-    .map((p) => new RegExp(`^${p.split("*").map(escape).join(".*")}$`))
+    .map((p) => new RegExp(`^${p.split("*").map(escapeRegExp).join(".*")}$`))
   return (channel) => exact.has(channel) || wild.some((r) => r.test(channel))
 }
 

@@ -169,10 +169,15 @@ export class Connection {
     }
     if (size > this.env.limits.maxFrameBytes) {
       this.env.stats.framesIn++
-      this.sendError("frame_too_large", `message of ${size} bytes exceeds maxFrameBytes ${this.env.limits.maxFrameBytes}`)
+      this.sendError(
+        "frame_too_large",
+        `message of ${size} bytes exceeds maxFrameBytes ${this.env.limits.maxFrameBytes}`
+      )
       return
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8")
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString("utf8")
+      : Buffer.from(data as ArrayBuffer).toString("utf8")
     for (const raw of splitMessage(text)) {
       if (this.closed) return
       this.env.stats.framesIn++
@@ -214,7 +219,7 @@ export class Connection {
     }
     switch (frame.type) {
       case "subscribe":
-        return this.onSubscribe(frame.channel, frame.since)
+        return this.onSubscribe(frame.channel, frame.since, frame.fromStart === true)
       case "unsubscribe":
         return this.onUnsubscribe(frame.channel)
       case "ack":
@@ -285,7 +290,11 @@ export class Connection {
       version: this.version,
       user: identity.user,
       heartbeatMs: this.env.timing.heartbeatMs,
-      limits: { maxFrameBytes: l.maxFrameBytes, maxSubscriptions: l.maxSubscriptions, commandsPerSecond: l.commandsPerSecond }
+      limits: {
+        maxFrameBytes: l.maxFrameBytes,
+        maxSubscriptions: l.maxSubscriptions,
+        commandsPerSecond: l.commandsPerSecond
+      }
     })
     this.ackTimer = setInterval(() => this.flushAcks(), this.env.timing.cursorFlushMs)
     if (session) {
@@ -315,7 +324,11 @@ export class Connection {
     const warnIn = Math.max(0, expiresAt - this.env.timing.tokenExpiryWarningMs - now)
     this.expiryTimers.push(
       setTimeout(() => {
-        this.send({ type: "session_update", status: "expiring_soon", expiresInMs: Math.max(0, expiresAt - this.env.now()) })
+        this.send({
+          type: "session_update",
+          status: "expiring_soon",
+          expiresInMs: Math.max(0, expiresAt - this.env.now())
+        })
       }, warnIn),
       setTimeout(() => this.close(CloseCodes.tokenExpired, "token expired"), Math.max(0, expiresAt - now))
     )
@@ -323,16 +336,20 @@ export class Connection {
 
   // ---- subscriptions ------------------------------------------------------------------------------------------
 
-  private onSubscribe(channel: string, since: Position | undefined): void {
+  private onSubscribe(channel: string, since: Position | undefined, fromStart: boolean): void {
     if (!this.identity!.canRead(channel)) {
       this.sendError("forbidden", `not allowed to read channel ${channel}`, { channel, path: ["channel"] })
       return
     }
     const existing = this.subscriptions.get(channel)
     if (!existing && this.subscriptions.size >= this.env.limits.maxSubscriptions) {
-      this.sendError("too_many_subscriptions", `at most ${this.env.limits.maxSubscriptions} subscriptions per connection`, {
-        channel
-      })
+      this.sendError(
+        "too_many_subscriptions",
+        `at most ${this.env.limits.maxSubscriptions} subscriptions per connection`,
+        {
+          channel
+        }
+      )
       return
     }
     const subscription = new Subscription(channel, this, this.env.stats)
@@ -341,7 +358,7 @@ export class Connection {
     const run = Effect.gen({ self: this }, function* () {
       if (existing) yield* this.env.hub.leave(existing)
       yield* this.env.hub.join(subscription)
-      const { recovered, replayed } = yield* this.catchUp(subscription, start)
+      const { recovered, replayed } = yield* this.catchUp(subscription, start ?? (fromStart ? "start" : undefined))
       if (this.subscriptions.get(channel) !== subscription) return
       subscription.goLive()
       this.send({
@@ -368,7 +385,7 @@ export class Connection {
   /** Replays what came after `start` (paged, waiting for the socket to drain between pages). */
   private catchUp(
     subscription: Subscription,
-    start: Position | undefined
+    start: Position | "start" | undefined
   ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
     const { transport, limits, stats } = this.env
     const { channel } = subscription
@@ -377,10 +394,14 @@ export class Connection {
         subscription.startAt(yield* transport.top(channel))
         return { recovered: false, replayed: 0 }
       }
-      let position = start
+      let position: Position | undefined = start === "start" ? undefined : start
       let replayed = 0
       for (;;) {
         const page = yield* transport.read(channel, position, REPLAY_PAGE)
+        if (position === undefined) {
+          // from the start: begin just before the oldest retained entry
+          position = { epoch: page.top.epoch, offset: (page.entries[0]?.offset ?? page.top.offset + 1) - 1 }
+        }
         // a position ahead of the channel's top was never issued by this log: forged or from a lost stream
         const reason: ResetReason | undefined =
           position.epoch === page.top.epoch && position.offset > page.top.offset
@@ -448,7 +469,9 @@ export class Connection {
   private flushAcks(): void {
     if (this.dirtyAcks.size === 0 || !this.identity) return
     const key = this.cursorKey
-    const writes = [...this.dirtyAcks].map((channel) => this.env.transport.saveCursor(key, channel, this.acked.get(channel)!))
+    const writes = [...this.dirtyAcks].map((channel) =>
+      this.env.transport.saveCursor(key, channel, this.acked.get(channel)!)
+    )
     this.dirtyAcks.clear()
     this.env.fork(Effect.all(writes, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
   }
@@ -475,10 +498,14 @@ export class Connection {
     }
     const decoded = this.env.codec.decodeCommand(name, payload, this.version)
     if (Result.isFailure(decoded)) {
-      this.sendError(decoded.failure.code === "unknown_command" ? "unknown_command" : "invalid_payload", decoded.failure.message, {
-        id,
-        path: decoded.failure.path
-      })
+      this.sendError(
+        decoded.failure.code === "unknown_command" ? "unknown_command" : "invalid_payload",
+        decoded.failure.message,
+        {
+          id,
+          path: decoded.failure.path
+        }
+      )
       return
     }
     this.env.stats.commands++
@@ -513,6 +540,7 @@ export class Connection {
 
   close(code: number, reason: string): void {
     if (this.closed) return
+    this.outbound.flush() // the error frame that explains the close goes out first
     this.outbound.close()
     this.env.stats.bump(this.env.stats.connectionsClosed, code)
     this.socket.close(code, reason.slice(0, 120))

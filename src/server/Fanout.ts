@@ -131,7 +131,6 @@ export class Hub {
   constructor(
     private readonly transport: TransportShape,
     private readonly codec: ProtocolCodec,
-    private readonly stats: Stats,
     private readonly onFrameError: (entry: Entry, version: number, message: string) => void
   ) {}
 
@@ -172,12 +171,9 @@ export class Hub {
   leave(subscription: Subscription): Effect.Effect<void> {
     subscription.close()
     const feed = this.feeds.get(subscription.channel)
-    if (!feed || !feed.subscriptions.delete(subscription) || feed.subscriptions.size > 0) return Effect.void
+    if (!feed?.subscriptions.delete(subscription) || feed.subscriptions.size > 0) return Effect.void
     this.feeds.delete(subscription.channel)
-    return Deferred.await(feed.ready).pipe(
-      Effect.ignore,
-      Effect.andThen(Scope.close(feed.scope, Exit.void))
-    )
+    return Deferred.await(feed.ready).pipe(Effect.ignore, Effect.andThen(Scope.close(feed.scope, Exit.void)))
   }
 
   /** Frames for an entry read from history, for one subscription (not shared). */

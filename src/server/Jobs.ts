@@ -19,7 +19,11 @@ export const make = Effect.gen(function* () {
     start: (id, effect) =>
       Effect.gen(function* () {
         if (yield* FiberMap.has(map, id)) return false
-        yield* FiberMap.run(map, id, effect.pipe(Effect.catchCause((cause) => Effect.logError(`job ${id} failed`, cause))))
+        yield* FiberMap.run(
+          map,
+          id,
+          effect.pipe(Effect.catchCause((cause) => Effect.logError(`job ${id} failed`, cause)))
+        )
         return true
       }),
     cancel: (id) =>

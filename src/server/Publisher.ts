@@ -17,10 +17,18 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEve
 
 export type PublishError = InvalidEvent | TransportError
 
+const hasSpaceOrControl = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f) return true
+  }
+  return false
+}
+
 export const channelNameProblem = (channel: string): string | undefined =>
   channel.length === 0 || channel.length > 256
     ? "channel names are 1 to 256 characters"
-    : /[\s\u0000-\u001f]/.test(channel)
+    : hasSpaceOrControl(channel)
       ? "channel names may not contain whitespace or control characters"
       : undefined
 

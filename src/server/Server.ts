@@ -71,7 +71,9 @@ export interface TidingsServerShape {
   readonly ready: Effect.Effect<boolean>
 }
 
-export class TidingsServer extends Context.Service<TidingsServer, TidingsServerShape>()("tidings/server/TidingsServer") {}
+export class TidingsServer extends Context.Service<TidingsServer, TidingsServerShape>()(
+  "tidings/server/TidingsServer"
+) {}
 
 /** A typed publish bound to a protocol: `yield* publish(AgentProtocol)("run:1", "status", {...})`. */
 export const publish =
@@ -104,8 +106,10 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const perUser = new Map<string, number>()
     let draining = false
 
-    const hub = new Hub(transport, codec, stats, (entry, version, message) =>
-      fork(Effect.logError(`cannot express ${entry.event} at ${entry.channel}:${entry.offset} in v${version}: ${message}`))
+    const hub = new Hub(transport, codec, (entry, version, message) =>
+      fork(
+        Effect.logError(`cannot express ${entry.event} at ${entry.channel}:${entry.offset} in v${version}: ${message}`)
+      )
     )
 
     const handlers = options.handlers as unknown as Record<
@@ -181,13 +185,21 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       }
       if (pathOf(request) !== path) return refused(404, { error: "not_found", message: `WebSocket path is ${path}` })
       if (!attempts.allow(ip, now())) {
-        return refused(429, { error: "too_many_attempts", message: "too many connection attempts; retry later" }, {
-          "Retry-After": "1"
-        })
+        return refused(
+          429,
+          { error: "too_many_attempts", message: "too many connection attempts; retry later" },
+          {
+            "Retry-After": "1"
+          }
+        )
       }
-      if (draining) return refused(503, { error: "draining", message: "server is shutting down; connect to another node" })
+      if (draining)
+        return refused(503, { error: "draining", message: "server is shutting down; connect to another node" })
       if (connections.size >= limits.maxConnections) {
-        return refused(503, { error: "server_full", message: `server is at its limit of ${limits.maxConnections} connections` })
+        return refused(503, {
+          error: "server_full",
+          message: `server is at its limit of ${limits.maxConnections} connections`
+        })
       }
       const version = choose(codec.name, codec.versions, parseHeader(request.headers["sec-websocket-protocol"]))
       if (version === undefined) {
@@ -264,7 +276,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         while (now() < deadline && [...connections.values()].some((c) => !c.idle)) {
           yield* Effect.sleep("10 millis")
         }
-        for (const connection of [...connections.values()]) connection.close(CloseCodes.goingAway, "server shutting down")
+        for (const connection of [...connections.values()])
+          connection.close(CloseCodes.goingAway, "server shutting down")
         clearInterval(heartbeat)
         http.off("request", onRequest)
         if (!options.server) {

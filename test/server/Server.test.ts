@@ -30,7 +30,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       expect(welcome).toMatchObject({ protocol: "chat", version: 2, user: "alice" })
       expect(client.ws.protocol).toBe("tidings.chat.v2.json")
       client.close()
-    }))
+    })
+  )
 
   it.effect("delivers a published event to a subscriber, in order", () =>
     Effect.gen(function* () {
@@ -45,7 +46,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       expect(events.map((e) => (e.data as { n: number }).n)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
       expect(events.map((e) => e.offset)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
       client.close()
-    }))
+    })
+  )
 
   it.effect("answers a command with its typed result, and a typed error as an error reply", () =>
     Effect.gen(function* () {
@@ -62,7 +64,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       const failed = yield* Effect.promise(() => client.next((f) => f.type === "reply" && f.id === "c2"))
       expect(failed).toMatchObject({ ok: false, error: { _tag: "NotAllowed", reason: "always fails" } })
       client.close()
-    }))
+    })
+  )
 
   it.effect("answers a defect with an internal error and keeps the connection", () =>
     Effect.gen(function* () {
@@ -75,7 +78,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       yield* Effect.promise(() => client.next((f) => f.type === "reply" && f.id === "b2"))
       expect(client.ws.readyState).toBe(1)
       client.close()
-    }))
+    })
+  )
 
   it.effect("gives a malformed frame a typed error with the path of the bad field, and stays up", () =>
     Effect.gen(function* () {
@@ -86,7 +90,11 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
         [JSON.stringify({ type: "teleport" }), "unknown_frame", ["type"]],
         [JSON.stringify({ type: "subscribe", channel: 42 }), "bad_frame", ["channel"]],
         [JSON.stringify({ type: "command", id: "x1", name: "nope", payload: {} }), "unknown_command", ["name"]],
-        [JSON.stringify({ type: "command", id: "x2", name: "send", payload: { channel: "a", body: 1, loud: true } }), "invalid_payload", ["payload", "body"]],
+        [
+          JSON.stringify({ type: "command", id: "x2", name: "send", payload: { channel: "a", body: 1, loud: true } }),
+          "invalid_payload",
+          ["payload", "body"]
+        ],
         [JSON.stringify({ type: "subscribe", channel: "secret:1" }), "forbidden", ["channel"]]
       ]
       for (const [raw, code, path] of cases) {
@@ -101,7 +109,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       client.send({ type: "command", id: "ok", name: "fail", payload: {} })
       yield* Effect.promise(() => client.next((f) => f.type === "reply" && f.id === "ok"))
       client.close()
-    }))
+    })
+  )
 
   it.effect("refuses an upgrade with no common version: HTTP 400 listing the supported subprotocols", () =>
     Effect.gen(function* () {
@@ -114,7 +123,8 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       )
       expect(error?.status).toBe(400)
       expect(JSON.parse(error!.body).supported).toEqual(["tidings.chat.v1.json", "tidings.chat.v2.json"])
-    }))
+    })
+  )
 
   it.effect("picks the highest common version", () =>
     Effect.gen(function* () {
@@ -124,6 +134,6 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
       )
       expect(client.ws.protocol).toBe("tidings.chat.v2.json")
       client.close()
-    }))
+    })
+  )
 })
-

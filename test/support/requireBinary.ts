@@ -23,7 +23,8 @@ export const requireBinary = (name: string, suite: string): string | undefined =
   const path = findBinary(name)
   if (path) return path
   const line = `${suite}: ${name} not found on this machine`
-  if (process.env.CI === "true") throw new Error(`${line}; CI must run every broker suite (install it: apt-get install -y ${name})`)
+  if (process.env.CI === "true")
+    throw new Error(`${line}; CI must run every broker suite (install it: apt-get install -y ${name})`)
   process.stderr.write(`\n  SKIPPED ${line} — install it to run this suite (apt-get install -y ${name})\n\n`)
   return undefined
 }

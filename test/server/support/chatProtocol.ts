@@ -61,5 +61,6 @@ export const ChatProtocol = Protocol.make("chat", v1).evolve(v2, {
     c.name === "send"
       ? { name: "send", payload: { channel: c.payload.channel, body: c.payload.text, loud: false } }
       : c,
-  replyDown: (r) => (r.name === "slow" ? { name: "fail", ok: false, error: { _tag: "NotAllowed", reason: "v2 only" } } : r)
+  replyDown: (r) =>
+    r.name === "slow" ? { name: "fail", ok: false, error: { _tag: "NotAllowed", reason: "v2 only" } } : r
 })

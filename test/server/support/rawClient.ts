@@ -72,7 +72,8 @@ export const connectRaw = (
             waiters.add(waiter)
           })
         },
-        events: (channel) => frames.filter((f) => f.type === "event" && (channel === undefined || f.channel === channel)),
+        events: (channel) =>
+          frames.filter((f) => f.type === "event" && (channel === undefined || f.channel === channel)),
         close: () => ws.close()
       })
     )

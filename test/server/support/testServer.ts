@@ -5,28 +5,31 @@
  */
 import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
+import type { Handlers } from "../../../src/server/Handlers.ts"
+import type { Limits, Timing } from "../../../src/server/Options.ts"
+import * as Server from "../../../src/server/Server.ts"
 import * as Memory from "../../../src/transports/Memory.ts"
 import type { Transport, TransportOptions } from "../../../src/transports/Transport.ts"
-import type { Handlers } from "../../../src/server/Handlers.ts"
-import * as Server from "../../../src/server/Server.ts"
-import type { Limits, Timing } from "../../../src/server/Options.ts"
 import { ChatProtocol } from "./chatProtocol.ts"
 
 export const SECRET = "test-secret-0123456789-abcdefghij"
 
 export const sign = (claims: Record<string, unknown>, options: { expiresInSeconds?: number; secret?: string } = {}) => {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt()
-  if (options.expiresInSeconds !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + options.expiresInSeconds)
+  if (options.expiresInSeconds !== undefined)
+    jwt.setExpirationTime(Math.floor(Date.now() / 1000) + options.expiresInSeconds)
   return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET))
 }
 
 export const chatHandlers: Handlers<typeof ChatProtocol> = {
   send: (payload, ctx) =>
     ctx.canRead(payload.channel)
-      ? ctx.publish(payload.channel, payload.loud ? "shout" : "said", { from: ctx.user ?? "anon", body: payload.body }).pipe(
-          Effect.map((p) => ({ offset: p.offset })),
-          Effect.orDie
-        )
+      ? ctx
+          .publish(payload.channel, payload.loud ? "shout" : "said", { from: ctx.user ?? "anon", body: payload.body })
+          .pipe(
+            Effect.map((p) => ({ offset: p.offset })),
+            Effect.orDie
+          )
       : Effect.fail({ _tag: "NotAllowed" as const, reason: `cannot write ${payload.channel}` }),
   fail: () => Effect.fail({ _tag: "NotAllowed" as const, reason: "always fails" }),
   boom: () => Effect.die(new Error("handler defect")),
@@ -51,4 +54,3 @@ export const testServerLayer = (options: TestServerOptions = {}) =>
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.timing ? { timing: options.timing } : {})
   }).pipe(Layer.provide(options.transportLayer ?? Memory.layer(options.transport)))
-

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+/**
+ * The `tidings` command. `tidings serve` runs a standalone server speaking the built-in agent protocol with
+ * the simulated agent as its command handlers (a development stand-in; applications embed the Layer with their
+ * own handlers). Configured by environment variables, which flags override (`tidings serve --help`).
+ * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0.
+ */
+import { parseArgs } from "node:util"
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, References } from "effect"
+import { SignJWT } from "jose"
+import { AgentProtocol } from "../protocol/agent/index.ts"
+import * as SimulatedAgent from "../server/agent/SimulatedAgent.ts"
+import { anonymousOf, ServeConfig } from "../server/Config.ts"
+import * as Server from "../server/Server.ts"
+import * as Transports from "../transports/fromConfig.ts"
+
+const usage = `Usage: tidings serve [options]
+
+Options (each also an environment variable):
+  --port N              TIDINGS_PORT             listen port (default 4000)
+  --host H              TIDINGS_HOST             bind address (default 127.0.0.1)
+  --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
+  --redis-url URL       REDIS_URL                Redis for --transport redis
+  --nats-url URL        NATS_URL                 NATS for --transport nats
+  --jwt-secret S        TIDINGS_JWT_SECRET       HS256 secret for client tokens
+  --jwks-url URL        TIDINGS_JWKS_URL         JWKS for asymmetric client tokens
+  --api-key K           TIDINGS_API_KEY          key for POST /v1/channels/:channel/events
+  --anonymous PATTERNS  TIDINGS_ANONYMOUS_CHANNELS  allow anonymous clients to read these channel patterns
+  --env E               TIDINGS_ENV              development (default) | production
+  --log-level L         TIDINGS_LOG_LEVEL        Trace | Debug | Info | Warn | Error (default Info)
+`
+
+const flagToEnv: Record<string, string> = {
+  port: "TIDINGS_PORT",
+  host: "TIDINGS_HOST",
+  transport: "TIDINGS_TRANSPORT",
+  "redis-url": "REDIS_URL",
+  "nats-url": "NATS_URL",
+  "jwt-secret": "TIDINGS_JWT_SECRET",
+  "jwks-url": "TIDINGS_JWKS_URL",
+  "api-key": "TIDINGS_API_KEY",
+  anonymous: "TIDINGS_ANONYMOUS_CHANNELS",
+  env: "TIDINGS_ENV",
+  "log-level": "TIDINGS_LOG_LEVEL"
+}
+
+const parsed = parseArgs({
+  allowPositionals: true,
+  options: {
+    help: { type: "boolean", short: "h" },
+    ...Object.fromEntries(Object.keys(flagToEnv).map((k) => [k, { type: "string" as const }]))
+  }
+})
+const [commandName] = parsed.positionals
+if (parsed.values.help || commandName !== "serve") {
+  process.stdout.write(usage)
+  process.exit(commandName === "serve" || parsed.values.help ? 0 : 2)
+}
+const fromFlags: Record<string, string> = {}
+for (const [flag, env] of Object.entries(flagToEnv)) {
+  const value = parsed.values[flag as keyof typeof parsed.values]
+  if (typeof value === "string") fromFlags[env] = value
+}
+
+const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "::1"
+
+const serve = Effect.gen(function* () {
+  const config = yield* ServeConfig
+  let secret = Option.getOrUndefined(config.jwtSecret)
+  const jwksUrl = Option.getOrUndefined(config.jwksUrl)
+  let anonymous = anonymousOf(config)
+  let devToken: string | undefined
+  if (!secret && !jwksUrl) {
+    if (config.env === "production" && !anonymous) {
+      return yield* Effect.fail(
+        "production needs TIDINGS_JWT_SECRET or TIDINGS_JWKS_URL (or TIDINGS_ANONYMOUS_CHANNELS for anonymous access)"
+      )
+    }
+    if (config.env === "development") {
+      secret = crypto.randomUUID() + crypto.randomUUID()
+      devToken = yield* Effect.promise(() =>
+        new SignJWT({ channels: ["*"], publish: ["*"] })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("developer")
+          .setIssuedAt()
+          .setExpirationTime("24h")
+          .sign(new TextEncoder().encode(secret))
+      )
+      if (!anonymous && isLoopback(config.host)) anonymous = ["*"]
+    }
+  }
+  const layer = Server.layer({
+    protocol: AgentProtocol,
+    handlers: SimulatedAgent.make(),
+    host: config.host,
+    port: config.port,
+    path: config.path,
+    auth: {
+      ...(secret ? { secret } : {}),
+      ...(jwksUrl ? { jwksUrl } : {}),
+      ...(Option.isSome(config.issuer) ? { issuer: config.issuer.value } : {}),
+      ...(Option.isSome(config.audience) ? { audience: config.audience.value } : {}),
+      ...(anonymous ? { anonymous: { channels: anonymous } } : {})
+    },
+    ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
+    limits: config.limits,
+    timing: config.timing
+  }).pipe(Layer.provide(Transports.layerConfig()))
+
+  yield* Effect.scoped(
+    Effect.gen(function* () {
+      const context = yield* Layer.build(layer)
+      const server = Context.get(context, Server.TidingsServer)
+      yield* Effect.logInfo(`tidings listening on ${server.url} (protocol agent v1, v2; env ${config.env})`)
+      if (devToken) {
+        process.stdout.write(
+          [
+            "",
+            "  ┌─ DEVELOPMENT MODE ─────────────────────────────────────────────────────────────",
+            "  │ No TIDINGS_JWT_SECRET: a random secret was generated for this process.",
+            anonymous ? `  │ Anonymous clients may read: ${anonymous.join(", ")} (loopback only).` : "  │",
+            "  │ Development token (24 h, every channel):",
+            `  │ ${devToken}`,
+            "  │ Production (TIDINGS_ENV=production) refuses to start without a secret or JWKS.",
+            "  └────────────────────────────────────────────────────────────────────────────────",
+            ""
+          ].join("\n")
+        )
+      }
+      return yield* Effect.never
+    })
+  )
+}).pipe(
+  Effect.provideService(References.MinimumLogLevel, "Info"),
+  Effect.catchCause((cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+    const error = Cause.squash(cause)
+    const message = typeof error === "string" ? error : error instanceof Error ? error.message : String(error)
+    return Effect.sync(() => {
+      process.stderr.write(`tidings: ${message}\n`)
+      process.exitCode = 1
+    })
+  })
+)
+
+const main = Effect.gen(function* () {
+  const config = yield* ServeConfig
+  return yield* serve.pipe(
+    Effect.provideService(References.MinimumLogLevel, config.logLevel),
+    Effect.provide(config.env === "production" ? Logger.layer([Logger.consoleJson]) : Layer.empty)
+  )
+}).pipe(
+  Effect.provide(
+    ConfigProvider.layer(ConfigProvider.orElse(ConfigProvider.fromEnvRecord(fromFlags), ConfigProvider.fromEnv()))
+  )
+)
+
+NodeRuntime.runMain(main, {
+  // SIGTERM/SIGINT interrupt the server, which shuts down gracefully: that is a clean exit
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode === 1 ? 1 : 0) : 1)
+})

@@ -1,0 +1,54 @@
+/**
+ * Server configuration from the environment (and, through the CLI, flags): port, host, auth, limits, log level.
+ * Development (the default) may run without a secret: it generates one and prints a development token.
+ * Production (`TIDINGS_ENV=production`) refuses to start without `TIDINGS_JWT_SECRET` or `TIDINGS_JWKS_URL`
+ * unless anonymous access is enabled on purpose.
+ */
+import { Config, Option } from "effect"
+import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
+
+const optionalString = (name: string) => Config.option(Config.String(name))
+const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.withDefault(fallback))
+
+export const ServeConfig = Config.all({
+  env: Config.Literals(["development", "production"], "TIDINGS_ENV").pipe(Config.withDefault("development" as const)),
+  host: Config.String("TIDINGS_HOST").pipe(Config.withDefault("127.0.0.1")),
+  port: Config.Port("TIDINGS_PORT").pipe(Config.withDefault(4000)),
+  path: Config.String("TIDINGS_PATH").pipe(Config.withDefault("/ws")),
+  jwtSecret: optionalString("TIDINGS_JWT_SECRET"),
+  jwksUrl: optionalString("TIDINGS_JWKS_URL"),
+  issuer: optionalString("TIDINGS_JWT_ISSUER"),
+  audience: optionalString("TIDINGS_JWT_AUDIENCE"),
+  apiKey: optionalString("TIDINGS_API_KEY"),
+  anonymousChannels: Config.option(Config.String("TIDINGS_ANONYMOUS_CHANNELS")),
+  logLevel: Config.LogLevel("TIDINGS_LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
+  limits: Config.all({
+    maxFrameBytes: int("TIDINGS_MAX_FRAME_BYTES", defaultLimits.maxFrameBytes),
+    maxOutboundBytes: int("TIDINGS_MAX_OUTBOUND_BYTES", defaultLimits.maxOutboundBytes),
+    maxSubscriptions: int("TIDINGS_MAX_SUBSCRIPTIONS", defaultLimits.maxSubscriptions),
+    commandsPerSecond: int("TIDINGS_COMMANDS_PER_SECOND", defaultLimits.commandsPerSecond),
+    maxConnections: int("TIDINGS_MAX_CONNECTIONS", defaultLimits.maxConnections),
+    maxConnectionsPerUser: int("TIDINGS_MAX_CONNECTIONS_PER_USER", defaultLimits.maxConnectionsPerUser),
+    connectionAttemptsPerSecondPerIp: int(
+      "TIDINGS_CONNECTION_ATTEMPTS_PER_SECOND",
+      defaultLimits.connectionAttemptsPerSecondPerIp
+    )
+  }),
+  timing: Config.all({
+    heartbeatMs: int("TIDINGS_HEARTBEAT_MS", defaultTiming.heartbeatMs),
+    shutdownGraceMs: int("TIDINGS_SHUTDOWN_GRACE_MS", defaultTiming.shutdownGraceMs)
+  })
+})
+export type ServeConfig = Config.Success<typeof ServeConfig>
+
+export const limitsOf = (config: ServeConfig): Partial<Limits> => config.limits
+export const timingOf = (config: ServeConfig): Partial<Timing> => config.timing
+export const anonymousOf = (config: ServeConfig): ReadonlyArray<string> | undefined =>
+  Option.match(config.anonymousChannels, {
+    onNone: () => undefined,
+    onSome: (s) =>
+      s
+        .split(",")
+        .map((p) => p.trim())
+        .filter((p) => p.length > 0)
+  })
