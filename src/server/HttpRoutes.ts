@@ -1,21 +1,18 @@
 /**
- * Plain HTTP routes beside the WebSocket endpoint: liveness (`GET /healthz`) and readiness (`GET /readyz`:
- * transport reachable and not draining). Returns false for a request it does not own.
+ * Plain HTTP routes beside the WebSocket endpoint: liveness (`GET /healthz`), readiness (`GET /readyz`:
+ * transport reachable and not draining), Prometheus metrics (`GET /metrics`) and publishing
+ * (`POST /v1/channels/:channel/events`, HttpPublish.ts). Returns false for a request it does not own.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, type Fiber } from "effect"
 import type { TransportShape } from "../transports/Transport.ts"
-import type { Authenticator } from "./Auth.ts"
-import type { Publisher } from "./Publisher.ts"
-import type { Stats } from "./Stats.ts"
+import * as HttpPublish from "./HttpPublish.ts"
+import type { Metrics } from "./Metrics.ts"
 
-export interface RoutesEnv {
+export interface RoutesEnv extends HttpPublish.PublishEnv {
   readonly ready: () => boolean
   readonly transport: TransportShape
-  readonly stats: Stats
-  readonly publisher: Publisher
-  readonly auth: Authenticator
-  readonly apiKey: string | undefined
+  readonly metrics: Metrics
   readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
 }
 
@@ -38,6 +35,32 @@ export const make =
           json(res, ready ? 200 : 503, { ready, transport: healthy ? "ok" : "unreachable", draining: !env.ready() })
         })
       )
+      return true
+    }
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      env.run(
+        Effect.promise(() => env.metrics.render()).pipe(
+          Effect.map((text) =>
+            res.writeHead(200, { "content-type": env.metrics.registry.contentType }).end(text)
+          )
+        )
+      )
+      return true
+    }
+    const publish = HttpPublish.PATH.exec(url.pathname)
+    if (publish) {
+      if (req.method !== "POST") {
+        res.writeHead(405, { allow: "POST", "content-type": "application/json" }).end(JSON.stringify({ error: "method_not_allowed" }))
+        return true
+      }
+      let channel: string
+      try {
+        channel = decodeURIComponent(publish[1]!)
+      } catch {
+        json(res, 400, { error: "bad_channel", message: "the channel is not valid percent-encoding" })
+        return true
+      }
+      env.run(HttpPublish.handle(env, req, res, channel))
       return true
     }
     return false

@@ -21,6 +21,7 @@ import { Hub } from "./Fanout.ts"
 import type { Handlers } from "./Handlers.ts"
 import * as HttpRoutes from "./HttpRoutes.ts"
 import * as Jobs from "./Jobs.ts"
+import * as Metrics from "./Metrics.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import * as Publisher from "./Publisher.ts"
 import { Stats } from "./Stats.ts"
@@ -40,6 +41,8 @@ export interface ServerOptions<P extends AnyProtocol, R> {
   readonly path?: string
   /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
   readonly apiKey?: string
+  /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
+  readonly maxPublishBodyBytes?: number
   readonly limits?: Partial<Limits>
   readonly timing?: Partial<Timing>
 }
@@ -50,6 +53,7 @@ export interface TidingsServerShape {
   readonly url: string
   readonly protocol: AnyProtocol
   readonly stats: Stats
+  readonly metrics: Metrics.Metrics
   /** Publishes a typed event value of the newest protocol version. Prefer `publish(protocol)` for types. */
   readonly publishUnknown: (
     channel: string,
@@ -231,13 +235,24 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       )
     }
 
+    const metrics = Metrics.make({
+      stats,
+      channels: () => hub.channels,
+      outboundBytes: () => {
+        let total = 0
+        for (const connection of connections.values()) total += connection.outbound.buffered
+        return total
+      }
+    })
     const httpHandler = HttpRoutes.make({
       ready: () => !draining,
       transport,
-      stats,
+      metrics,
+      codec,
       publisher,
       auth,
       apiKey: options.apiKey,
+      maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
       run: (effect) => fork(effect)
     })
 
@@ -296,6 +311,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       url: `ws://${host}:${port}${path}`,
       protocol: options.protocol,
       stats,
+      metrics,
       publishUnknown: publisher.publish,
       publishEncoded: publisher.publishEncoded,
       publishPromise: (channel, event, data, opts) =>

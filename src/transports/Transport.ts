@@ -77,6 +77,8 @@ export interface TransportShape {
    * makes the entry visible to live listeners on every node, in offset order. History and the live feed never
    * disagree: a listener never sees an offset that `read` cannot return while it is retained.
    * Fails with a retryable TransportError when the backing server is unreachable; never drops silently.
+   * A failure after a timeout or a dropped connection may still have been applied: publishers that retry
+   * should pass an `idempotencyKey` (scoped per channel) so the retry returns the first append's entry.
    */
   readonly append: (
     channel: string,
@@ -87,6 +89,8 @@ export interface TransportShape {
   /**
    * Reads entries after `since` (exclusive), oldest first, at most `limit`. `since` undefined reads from the
    * oldest retained entry. A position from another epoch, or one whose successor was trimmed, is not covered.
+   * A position ahead of the top in the same epoch was never issued: not covered, reason "epoch_changed" (the
+   * server answers it with `reset {reason: "unknown_position"}`).
    */
   readonly read: (
     channel: string,
@@ -101,7 +105,9 @@ export interface TransportShape {
    * Registers a live listener for a channel for the lifetime of the scope. The listener receives every entry
    * appended after registration completes, in offset order, with no gap: a transport that can miss
    * announcements (a dropped connection) fills the gap from history before delivering further. An entry with a
-   * new epoch means the log was lost and restarted; the caller resets its subscribers.
+   * new epoch means the log was lost and restarted; the caller resets its subscribers. If the missed entries
+   * were trimmed before they could be filled (an outage longer than retention), the next entry's offset jumps:
+   * the caller treats a jump like a trim and resets its subscribers (reason "trimmed").
    */
   readonly listen: (channel: string, listener: Listener) => Effect.Effect<void, TransportError, Scope.Scope>
 
@@ -117,7 +123,10 @@ export interface TransportShape {
 
 export class Transport extends Context.Service<Transport, TransportShape>()("tidings/transports/Transport") {}
 
-/** Options every transport accepts. */
+/**
+ * Options every transport accepts. Ages and windows are measured with the caller's Effect `Clock` (so tests
+ * can use TestClock) from when the transport stored the entry.
+ */
 export interface TransportOptions {
   /** Retention for a channel; defaults to `defaultRetention` for every channel. */
   readonly retention?: (channel: string) => Retention

@@ -1,0 +1,357 @@
+/**
+ * The NATS JetStream transport: channel logs shared by many tidings nodes through one JetStream stream.
+ *
+ * Layout. One stream (`stream`, default "TIDINGS") captures `<subjectPrefix>.*`; channel `c` is the subject
+ * `<subjectPrefix>.<base64url(c)>` (nats/codec.ts — any channel name is safe and reversible). Session cursors
+ * live in a KV bucket (`KV_<cursorBucket>`, one key per session and channel, max age = cursorTtlMs). Both
+ * streams are created or verified at start-up (nats/streams.ts): file storage and 1 replica by default
+ * (`storage`, `replicas`); the channel stream keeps `streamRetention.maxEntries` messages per subject and drops
+ * messages older than `streamRetention.maxAgeMs`, with a duplicate window of `idempotencyWindowMs`.
+ * Durability is the server's: by default nats-server syncs file stores to disk on a timer (every 2 minutes), not
+ * on every acknowledged write, so a machine crash (not a process crash) can lose recent entries of a
+ * single-replica stream; use `replicas: 3` on a cluster where that matters (see nats-server#6888).
+ *
+ * Positions (the same contract as Memory.ts and Redis.ts). JetStream's stream sequence is global, not
+ * contiguous per subject, so it is never exposed. Each message carries its channel offset and epoch in headers;
+ * an append is a publish conditional on `Nats-Expected-Last-Subject-Sequence` = the sequence of the channel's
+ * newest message, so offsets stay contiguous even with many nodes appending to one channel (the loser of a race
+ * re-reads the subject's last message and retries). `Nats-Msg-Id` (channel token + idempotency key) makes a
+ * retried append return the original entry within the duplicate window. An epoch is random and belongs to a
+ * channel: it is created with the channel's first message (or an offset-0 marker message written by `top`), so
+ * whenever a subject has been emptied — stream deleted and recreated, subject purged, every message aged out —
+ * the channel gets a new epoch and old positions are reported as `epoch_changed`, never silently reused.
+ * Per-channel `retention` is applied on read (entries beyond maxEntries or older than maxAgeMs by the stored-at
+ * header are reported as `trimmed`), within the stream's physical limits, so set `streamRetention` at least as
+ * large as the largest per-channel retention.
+ *
+ * Replay and live feed: see nats/ChannelLog.ts (sequence lookup, then one ephemeral filtered consumer per read)
+ * and nats/LiveFeed.ts (one wildcard ordered consumer per node, dispatching locally, with offset gap checks).
+ *
+ * Faults. An unreachable server at start-up fails the layer with one line naming the URL. Later, the connection
+ * reconnects forever by itself; while it is down `healthy` is false and every operation fails at once with a
+ * retryable `TransportError` (requests in flight when it drops fail immediately too), and listeners resume
+ * after the reconnect from where their consumer stopped. An append that failed that way may still have been
+ * stored: retry it with the same idempotency key. Stream recreation is noticed from JetStream advisories and
+ * after every reconnect (the stream's creation time changes): cached positions are dropped and the live feed
+ * restarts at the new stream's first message.
+ *
+ * Performance: appends to different channels pipeline over the one connection; appends to one channel are
+ * serialized (each needs its predecessor's sequence). Publishes bypass nats.js's request machinery, which builds
+ * an Error with a stack trace per reply (about 40% of its CPU when publishing): acks are matched on one shared
+ * reply subscription (nats/Publisher.ts), and the connection is opened with `noAsyncTraces` for the remaining
+ * requests. Applications may also set `Error.stackTraceLimit = 0` themselves; this library sets no globals.
+ * This module and nats/ are the only ones that import the NATS client.
+ */
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Clock, Config, Effect, Layer, type Scope } from "effect"
+import { ChannelLog } from "./nats/ChannelLog.ts"
+import { Cursors, cursorStreamName, cursorSubjects } from "./nats/Cursors.ts"
+import { channelToken } from "./nats/codec.ts"
+import { isStreamNotFound, Link } from "./nats/Link.ts"
+import { LiveFeed } from "./nats/LiveFeed.ts"
+import { Publisher } from "./nats/Publisher.ts"
+import { channelStreamSpec, cursorStreamSpec, ensureStream, type StreamSpec } from "./nats/streams.ts"
+import {
+  defaultRetention,
+  type Retention,
+  resolveOptions,
+  Transport,
+  TransportError,
+  type TransportOptions,
+  type TransportShape
+} from "./Transport.ts"
+
+export interface NatsTransportOptions extends TransportOptions {
+  /** Server URL(s) to connect to (default "nats://127.0.0.1:4222"). */
+  readonly servers?: string | ReadonlyArray<string>
+  /** One server URL; used when `servers` is not given. */
+  readonly url?: string
+  /** Name of the stream holding every channel log (default "TIDINGS"). */
+  readonly stream?: string
+  /** Subject prefix of the channels: channel `c` is `<subjectPrefix>.<token(c)>` (default "tidings"). */
+  readonly subjectPrefix?: string
+  /** KV bucket of the session cursors (default `<stream>_cursors`). */
+  readonly cursorBucket?: string
+  /**
+   * Storage limits of the stream itself: messages kept per channel subject and their maximum age (default
+   * `defaultRetention`). Per-channel `retention` is applied on read within these, so keep them at least as large.
+   */
+  readonly streamRetention?: Retention
+  /** Storage of both streams when the transport creates them (default "file"). */
+  readonly storage?: "file" | "memory"
+  /** Replicas of both streams when the transport creates them (default 1; 3 on a cluster for durability). */
+  readonly replicas?: number
+  /** Bound on every request to the server, in milliseconds (default 5000). */
+  readonly requestTimeoutMs?: number
+  /** Bound on connecting at start-up, in milliseconds (default 5000). */
+  readonly connectTimeoutMs?: number
+  /** Pause between reconnection attempts, in milliseconds (default 1000; attempts never stop). */
+  readonly reconnectWaitMs?: number
+  /** Connection name shown by the server's monitoring (default "tidings"). */
+  readonly connectionName?: string
+  /** Capture an async stack trace on every request (debugging; default false, it costs ~40% of publish CPU). */
+  readonly asyncTraces?: boolean
+}
+
+export const defaultUrl = "nats://127.0.0.1:4222"
+
+/** The subject of a channel's log, e.g. for inspecting it with the `nats` CLI. */
+export const channelSubject = (subjectPrefix: string, channel: string): string =>
+  `${subjectPrefix}.${channelToken(channel)}`
+
+const validName = /^[A-Za-z0-9_-]+$/
+const validPrefix = /^[^\s*>.]+(\.[^\s*>.]+)*$/
+
+const invalid = (message: string) => new TransportError({ message, retryable: false })
+
+/** Connects, creates or verifies the streams, and returns the transport; everything is released with the scope. */
+export const make = (options: NatsTransportOptions = {}): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const resolved = resolveOptions(options)
+    const servers = [...(typeof options.servers === "string" ? [options.servers] : (options.servers ?? []))]
+    if (servers.length === 0) servers.push(options.url ?? defaultUrl)
+    const url = servers.join(",")
+    const stream = options.stream ?? "TIDINGS"
+    const prefix = options.subjectPrefix ?? "tidings"
+    const bucket = options.cursorBucket ?? `${stream}_cursors`
+    const timeoutMs = options.requestTimeoutMs ?? 5000
+    const storage = { storage: options.storage ?? "file", replicas: options.replicas ?? 1 } as const
+    const streamRetention = options.streamRetention ?? defaultRetention
+    if (!validName.test(stream)) return yield* invalid(`invalid NATS stream name ${JSON.stringify(stream)}`)
+    if (!validName.test(bucket)) return yield* invalid(`invalid NATS KV bucket name ${JSON.stringify(bucket)}`)
+    if (!validPrefix.test(prefix)) return yield* invalid(`invalid NATS subject prefix ${JSON.stringify(prefix)}`)
+
+    const context = yield* Effect.context<never>()
+    const report = (message: string, cause: unknown): void => {
+      Effect.runForkWith(context)(Effect.logWarning(message, cause))
+    }
+    const clock = yield* Clock.Clock
+
+    const nc = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          connect({
+            servers,
+            name: options.connectionName ?? "tidings",
+            timeout: options.connectTimeoutMs ?? 5000,
+            waitOnFirstConnect: false,
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: options.reconnectWaitMs ?? 1000,
+            noAsyncTraces: !(options.asyncTraces ?? false)
+          }),
+        catch: (error) =>
+          new TransportError({
+            message: `cannot reach NATS at ${url}: ${error instanceof Error ? error.message : String(error)}`,
+            retryable: true
+          })
+      }),
+      (connection) => Effect.promise(() => shutdown(connection))
+    )
+    const jsm = yield* Effect.tryPromise({
+      try: () => jetstreamManager(nc, { timeout: timeoutMs }),
+      catch: (error) =>
+        new TransportError({
+          message: `NATS at ${url} has no JetStream (${error instanceof Error ? error.message : String(error)}); start nats-server with -js`,
+          retryable: false
+        })
+    })
+    const publisher = new Publisher(nc, timeoutMs)
+    yield* Effect.addFinalizer(() => Effect.sync(() => publisher.close()))
+    const link = new Link(
+      nc,
+      jetstream(nc, { timeout: timeoutMs }),
+      jsm,
+      publisher,
+      { url, stream, prefix, timeoutMs },
+      report
+    )
+
+    const channelSpec = channelStreamSpec({
+      ...storage,
+      name: stream,
+      prefix,
+      maxEntries: streamRetention.maxEntries,
+      maxAgeMs: streamRetention.maxAgeMs,
+      duplicateWindowMs: resolved.idempotencyWindowMs
+    })
+    const cursorSpec = cursorStreamSpec({
+      ...storage,
+      name: cursorStreamName(bucket),
+      subjects: cursorSubjects(bucket),
+      ttlMs: resolved.cursorTtlMs
+    })
+    const setUp = (spec: StreamSpec) =>
+      Effect.tryPromise({
+        try: () => ensureStream(jsm, spec),
+        catch: (error) =>
+          new TransportError({
+            message: `cannot create or verify JetStream stream ${spec.name} at ${url}: ${error instanceof Error ? error.message : String(error)}`,
+            retryable: false
+          })
+      })
+    const created = (yield* setUp(channelSpec)).created
+    yield* setUp(cursorSpec)
+
+    const log = new ChannelLog(link, { retention: resolved.retention })
+    const feed = new LiveFeed(link, log, () => clock.currentTimeMillisUnsafe())
+    const cursors = new Cursors(link, bucket, () => ensureStream(jsm, cursorSpec).then(() => {}))
+    const watcher = new StreamWatcher(jsm, channelSpec, created, () => {
+      log.invalidateAll()
+      feed.restart()
+    })
+    link.recoverStream = () => watcher.sync()
+
+    yield* Effect.addFinalizer(() => Effect.promise(() => feed.close()))
+    watchConnection(nc, link, watcher, report)
+    const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${stream}`, {
+      callback: (error, message) => {
+        if (error !== null) return
+        const created = message.subject.includes(".STREAM.CREATED.")
+        if (!created && !message.subject.includes(".STREAM.DELETED.")) return
+        // Forget cached sequences now, before the next append relies on one. A deleted stream is re-created
+        // only when next needed (recreating it while the server still removes its files can corrupt it).
+        log.invalidateAll()
+        if (created) watcher.sync().catch((cause) => report("tidings nats: checking the stream failed", cause))
+      }
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => advisories.unsubscribe()))
+
+    const run = <A>(operation: () => Promise<A>): Effect.Effect<A, TransportError> =>
+      Effect.tryPromise({ try: operation, catch: (error) => link.toTransportError(error) })
+
+    const transport: TransportShape = {
+      name: "nats",
+      append: (channel, publication, appendOptions) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          run(() => log.append(channel, publication, appendOptions?.idempotencyKey, now))
+        ),
+      read: (channel, since, limit) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => run(() => log.read(channel, since, limit, now))),
+      top: (channel) => Effect.flatMap(Clock.currentTimeMillis, (now) => run(() => log.top(channel, now))),
+      listen: (channel, listener) =>
+        Effect.asVoid(
+          Effect.acquireRelease(
+            run(() => feed.add(channel, listener)),
+            (release) => Effect.sync(release)
+          )
+        ),
+      saveCursor: (session, channel, position) => run(() => cursors.save(session, channel, position)),
+      loadCursors: (session) => run(() => cursors.load(session)),
+      healthy: Effect.sync(() => link.connected && !nc.isClosed())
+    }
+    return transport
+  })
+
+/** The NATS transport as the `Transport` service. */
+export const layer = (options: NatsTransportOptions = {}): Layer.Layer<Transport, TransportError> =>
+  Layer.effect(Transport, make(options))
+
+/**
+ * The NATS transport configured from the environment: `NATS_URL` (default nats://127.0.0.1:4222, several
+ * URLs separated by commas), `NATS_STREAM` and `NATS_SUBJECT_PREFIX` (defaults as in `make`). Other options
+ * come from `options`.
+ */
+export const layerConfig = (
+  options: Omit<NatsTransportOptions, "servers" | "url"> = {}
+): Layer.Layer<Transport, TransportError | Config.ConfigError> =>
+  Layer.effect(
+    Transport,
+    Effect.gen(function* () {
+      const url = yield* Config.String("NATS_URL").pipe(Config.withDefault(defaultUrl))
+      const stream = yield* Config.String("NATS_STREAM").pipe(Config.withDefault(options.stream ?? "TIDINGS"))
+      const subjectPrefix = yield* Config.String("NATS_SUBJECT_PREFIX").pipe(
+        Config.withDefault(options.subjectPrefix ?? "tidings")
+      )
+      const servers = url
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+      return yield* make({ ...options, servers, stream, subjectPrefix })
+    })
+  )
+
+// -----------------------------------------------------------------------------------------------------------------
+
+/**
+ * Notices when the channel stream was deleted or recreated (its creation time changes) and re-creates it when
+ * it is missing. Checks run one at a time; a check asked for while one runs runs again after it.
+ *
+ * A missing stream is created only after a grace period and a second look: nats-server 2.9 announces a deletion
+ * before it has removed the stream's files, and a stream created with the same name meanwhile loses its files
+ * to that removal ("error opening msg block file").
+ */
+const recreateGraceMs = 250
+
+class StreamWatcher {
+  private running: Promise<void> | undefined
+  private again = false
+
+  constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly spec: StreamSpec,
+    private created: string,
+    private readonly onChange: () => void
+  ) {}
+
+  sync(): Promise<void> {
+    if (this.running !== undefined) {
+      this.again = true
+      return this.running
+    }
+    const run = async (): Promise<void> => {
+      try {
+        do {
+          this.again = false
+          let info = await this.jsm.streams.info(this.spec.name).catch((error: unknown) => {
+            if (isStreamNotFound(error)) return undefined
+            throw error
+          })
+          if (info === undefined) {
+            await new Promise((resolve) => setTimeout(resolve, recreateGraceMs))
+            info = await ensureStream(this.jsm, this.spec, { verify: false })
+          }
+          if (info.created !== this.created) {
+            this.created = info.created
+            this.onChange()
+          }
+        } while (this.again)
+      } finally {
+        this.running = undefined
+      }
+    }
+    this.running = run()
+    return this.running
+  }
+}
+
+const watchConnection = (
+  nc: NatsConnection,
+  link: Link,
+  watcher: StreamWatcher,
+  report: (message: string, cause: unknown) => void
+): void => {
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") link.disconnected()
+      else if (status.type === "reconnect") {
+        link.reconnected()
+        // The server may have lost or recreated the stream while we were away.
+        watcher.sync().catch((cause) => report("tidings nats: checking the stream after reconnecting failed", cause))
+      }
+    }
+  })()
+}
+
+/** Drains the connection (flushes what is pending), but never waits on an unreachable server for long. */
+const shutdown = async (nc: NatsConnection): Promise<void> => {
+  if (nc.isClosed()) return
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const drained = nc.drain().catch(() => {})
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 2000)
+  })
+  await Promise.race([drained, deadline])
+  clearTimeout(timer)
+  if (!nc.isClosed()) await nc.close().catch(() => {})
+}

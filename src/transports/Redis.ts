@@ -1,0 +1,507 @@
+/**
+ * The Redis transport (Redis >= 6.2, ioredis): channel logs in Redis streams, live delivery by pub/sub, session
+ * cursors in hashes, so several tidings nodes share channels and a client can resume on any node. The only
+ * module of tidings that imports ioredis.
+ *
+ * - Append is one Lua script per channel (redis/scripts.ts): create the epoch if the channel's meta is missing →
+ *   next offset → XADD `<offset>-0` with exact MAXLEN → age trim → PUBLISH the announcement, atomically, so
+ *   history and live delivery agree. An idempotency record remembers each keyed append for the window.
+ * - Live delivery uses ONE subscriber connection per transport (per node), subscribed per channel with local
+ *   reference counting; redis/LiveFeed.ts orders announcements per listener, skips duplicates and fills gaps from
+ *   the stream. After the subscriber reconnects, every channel is checked for entries missed meanwhile.
+ * - Time for retention, cursor expiry and the idempotency window comes from the caller's Clock, as in the other
+ *   transports. Key TTLs are garbage collection: a stream expires `maxAgeMs` + 1 min after its last append (every
+ *   entry is past its age by then); the channel's meta (epoch and top) lives `metaTtlMs` (default 7 days, at
+ *   least as long as the stream), so a channel that is only idle keeps its epoch and clients resume without a
+ *   reset; cursors expire `cursorTtlMs` + 1 min after the session's last save; idempotency records after the
+ *   window + 1 min. With `maxAgeMs` infinite, neither stream nor meta expires.
+ * - Failures: commands are never queued while Redis is unreachable and never re-sent after a dropped connection;
+ *   they fail at once (or after `commandTimeoutMs`) with a retryable `TransportError`. An append that failed this
+ *   way may or may not have been applied: retry it with the same idempotency key. The connections reconnect by
+ *   themselves (backoff up to `reconnectMaxDelayMs`); `healthy` is false meanwhile.
+ *
+ * It does not support Redis Cluster or Sentinel yet (the keys already share a hash tag per channel).
+ */
+import { randomBytes } from "node:crypto"
+import { Clock, Config, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Redis } from "ioredis"
+import type { Position } from "../protocol/Position.ts"
+import * as Codec from "./redis/codec.ts"
+import * as LiveFeed from "./redis/LiveFeed.ts"
+import * as Scripts from "./redis/scripts.ts"
+import {
+  type Entry,
+  type Publication,
+  type ReadResult,
+  type Retention,
+  resolveOptions,
+  Transport,
+  TransportError,
+  type TransportOptions,
+  type TransportShape
+} from "./Transport.ts"
+
+export interface RedisTransportOptions extends TransportOptions {
+  /** `redis://[user:password@]host:port[/db]` (`rediss://` for TLS). */
+  readonly url: string | Redacted.Redacted<string>
+  /**
+   * Prefix of every key and pub/sub channel of this transport (default `"tidings:"`). Use one per deployment
+   * sharing a Redis, and one per test. Must not contain `{` or `}`.
+   */
+  readonly keyPrefix?: string
+  /** A command without a reply after this long fails with a retryable TransportError (default 2000 ms). */
+  readonly commandTimeoutMs?: number
+  /** Upper bound of the delay between reconnection attempts (default 1000 ms). */
+  readonly reconnectMaxDelayMs?: number
+  /** How long a channel's epoch and top outlive its last append (default 7 days; never less than the stream). */
+  readonly metaTtlMs?: number
+  /** How long `healthy` waits for a PING (default 500 ms). */
+  readonly healthTimeoutMs?: number
+}
+
+const defaultKeyPrefix = "tidings:"
+/** Key TTLs are garbage collection; this much after the logical expiry, so clocks that differ a little agree. */
+const gcGraceMs = 60_000
+const maxReadLimit = 100_000
+/** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
+const resubscribeBatch = 1000
+const minRedisVersion = [6, 2] as const
+
+/** The URL with its password masked, for messages. */
+const describeUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
+
+const retryableReply = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|READONLY|CLUSTERDOWN|NOREPLICAS|OOM)\b/
+
+const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/** A reply of an unexpected shape: a bug or a foreign writer under our key prefix, not a passing outage. */
+class UnexpectedReply extends Error {
+  override readonly name = "UnexpectedReply"
+}
+
+const isArray = (u: unknown): u is ReadonlyArray<unknown> => Array.isArray(u)
+const asString = (u: unknown): string => {
+  if (typeof u === "string") return u
+  if (typeof u === "number") return String(u)
+  throw new UnexpectedReply(`expected a string in a Redis reply, got ${typeof u}`)
+}
+
+/** Builds the transport; its two connections close when the scope closes. Fails when Redis is unreachable. */
+export const make = (options: RedisTransportOptions): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const resolved = resolveOptions(options)
+    const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    const safeUrl = describeUrl(url)
+    const keyPrefix = options.keyPrefix ?? defaultKeyPrefix
+    if (/[{}]/.test(keyPrefix)) {
+      return yield* new TransportError({
+        message: `Redis keyPrefix ${JSON.stringify(keyPrefix)} must not contain "{" or "}" (they delimit hash tags)`,
+        retryable: false
+      })
+    }
+    const commandTimeoutMs = options.commandTimeoutMs ?? 2000
+    const reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 1000
+    const metaTtlMs = options.metaTtlMs ?? 7 * 24 * 60 * 60 * 1000
+    const healthTimeoutMs = options.healthTimeoutMs ?? 500
+
+    const services = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(services)
+    const clock = yield* Clock.Clock
+    const log = (level: "warn" | "info", message: string, ...rest: ReadonlyArray<unknown>) => {
+      runFork(level === "warn" ? Effect.logWarning(message, ...rest) : Effect.logInfo(message, ...rest))
+    }
+
+    const connectionOptions = (name: string) => ({
+      lazyConnect: true,
+      connectionName: name,
+      // Fail fast instead of queueing while disconnected, and never re-send a command after a dropped connection
+      // (an append might run twice): the caller gets a retryable TransportError and decides.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      // LiveFeed subscribes again itself, then checks for missed entries: the order matters.
+      autoResubscribe: false,
+      // Commands issued in one tick go out in one write: at many appends in flight, socket writes were the
+      // largest cost of the whole append path.
+      enableAutoPipelining: true,
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: Math.max(commandTimeoutMs, 1000),
+      retryStrategy: (attempt: number) =>
+        Math.min(50 * 2 ** Math.min(attempt, 10), reconnectMaxDelayMs) + Math.random() * 50
+    })
+
+    let started = false
+    let closing = false
+    const watch = (redis: Redis, role: string) => {
+      const state = { lost: false, lastError: undefined as unknown }
+      const markLost = (reason: string) => {
+        if (!started || closing || state.lost) return
+        state.lost = true
+        log("warn", `tidings redis transport: ${role} connection to ${safeUrl} lost (${reason}); reconnecting`)
+      }
+      redis.on("error", (error: unknown) => {
+        state.lastError = error
+        markLost(errorMessage(error))
+      })
+      redis.on("close", () => markLost("connection closed"))
+      redis.on("ready", () => {
+        if (!state.lost) return
+        state.lost = false
+        log("info", `tidings redis transport: ${role} connection to ${safeUrl} restored`)
+      })
+      return state
+    }
+
+    let feed: LiveFeed.LiveFeed | undefined
+    const [client, subscriber] = yield* Effect.acquireRelease(
+      Effect.sync(() => [
+        new Redis(url, connectionOptions("tidings")),
+        new Redis(url, connectionOptions("tidings-live"))
+      ]),
+      (connections) =>
+        Effect.sync(() => {
+          closing = true
+          feed?.close()
+          for (const connection of connections) connection.disconnect()
+        })
+    )
+    const clientState = watch(client, "command")
+    const subscriberState = watch(subscriber, "subscriber")
+
+    const unreachable = (cause: unknown) =>
+      new TransportError({
+        message:
+          `cannot reach Redis at ${safeUrl}: ${errorMessage(cause)}. ` +
+          "Check the URL (REDIS_URL) and that Redis is running and reachable from this node.",
+        retryable: true
+      })
+
+    yield* Effect.tryPromise({
+      try: () => Promise.all([client.connect(), subscriber.connect()]),
+      catch: (cause) => unreachable(clientState.lastError ?? subscriberState.lastError ?? cause)
+    })
+    const version = yield* Effect.tryPromise({
+      try: () => client.info("server"),
+      catch: unreachable
+    }).pipe(Effect.map((info) => /redis_version:(\d+)\.(\d+)/.exec(info)))
+    if (
+      version === null ||
+      Number(version[1]) * 1000 + Number(version[2]) < minRedisVersion[0] * 1000 + minRedisVersion[1]
+    ) {
+      return yield* new TransportError({
+        message: `Redis at ${safeUrl} is version ${version === null ? "unknown" : `${version[1]}.${version[2]}`}; the tidings Redis transport needs ${minRedisVersion.join(".")} or later`,
+        retryable: false
+      })
+    }
+
+    const toTransportError =
+      (operation: string) =>
+      (cause: unknown): TransportError => {
+        if (cause instanceof TransportError) return cause
+        const message = errorMessage(cause)
+        if (cause instanceof UnexpectedReply) {
+          return new TransportError({ message: `Redis ${operation} on ${safeUrl}: ${message}`, retryable: false })
+        }
+        if (cause instanceof Error && cause.name === "ReplyError" && !retryableReply.test(message)) {
+          return new TransportError({
+            message: `Redis ${operation} on ${safeUrl} refused: ${message}`,
+            retryable: false
+          })
+        }
+        const reason = client.status === "ready" ? message : `Redis is unreachable (connection ${client.status})`
+        return new TransportError({
+          message: `Redis ${operation} on ${safeUrl} failed: ${reason}; retry once Redis is back`,
+          retryable: true
+        })
+      }
+
+    const evalScript = (script: Scripts.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) =>
+      client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+        // The script cache was flushed (or this Redis restarted): EVAL loads it again.
+        if (error instanceof Error && error.message.startsWith("NOSCRIPT")) {
+          return client.eval(script.lua, keys.length, ...keys, ...args)
+        }
+        throw error
+      })
+    yield* Effect.tryPromise({
+      try: () => Promise.all([client.script("LOAD", Scripts.append.lua), client.script("LOAD", Scripts.read.lua)]),
+      catch: toTransportError("loading scripts")
+    })
+
+    // Epoch candidates: unique per call (node id + counter), so a channel lost and re-created never gets its old
+    // epoch back. The script uses one only when the channel's meta is missing.
+    const nodeId = randomBytes(6).toString("base64url")
+    let epochCounter = 0
+    const nextEpoch = () => `${nodeId}.${(epochCounter++).toString(36)}`
+
+    const streamTtl = (retention: Retention) =>
+      Number.isFinite(retention.maxAgeMs) ? Math.ceil(retention.maxAgeMs) + gcGraceMs : 0
+    const metaTtl = (retention: Retention) => {
+      const stream = streamTtl(retention)
+      return stream === 0 ? 0 : Math.max(stream, metaTtlMs)
+    }
+    const cutoff = (retention: Retention, now: number) =>
+      Number.isFinite(retention.maxAgeMs) ? now - retention.maxAgeMs : -1e308
+
+    const appendUnsafe = async (
+      channel: string,
+      publication: Publication,
+      idempotencyKey: string | undefined,
+      now: number
+    ): Promise<Entry> => {
+      const keys = Codec.channelKeys(keyPrefix, channel)
+      const retention = resolved.retention(channel)
+      const body = Codec.encodeBody(publication)
+      const scriptKeys =
+        idempotencyKey === undefined
+          ? [keys.meta, keys.stream]
+          : [keys.meta, keys.stream, keys.idempotency + idempotencyKey]
+      const reply = await evalScript(Scripts.append, scriptKeys, [
+        nextEpoch(),
+        now,
+        body,
+        Number.isFinite(retention.maxEntries) ? Math.max(0, Math.floor(retention.maxEntries)) : -1,
+        Number.isFinite(retention.maxAgeMs) ? Math.max(0, retention.maxAgeMs) : -1,
+        streamTtl(retention),
+        metaTtl(retention),
+        keys.live,
+        resolved.idempotencyWindowMs,
+        Math.ceil(resolved.idempotencyWindowMs) + gcGraceMs
+      ])
+      if (!isArray(reply)) throw new UnexpectedReply("append returned no array")
+      if (reply[0] === 1) {
+        const entry = Codec.decodeAnnouncement(channel, asString(reply[1]))
+        if (entry === undefined) throw new UnexpectedReply("malformed idempotency record")
+        return entry
+      }
+      return {
+        channel,
+        epoch: asString(reply[1]),
+        offset: Number(asString(reply[2])),
+        event: publication.event,
+        data: publication.data,
+        version: publication.version,
+        time: publication.time
+      }
+    }
+
+    const decodeEntries = (channel: string, epoch: string, raw: unknown): Array<Entry> => {
+      if (!isArray(raw)) throw new UnexpectedReply("read returned no entry list")
+      const entries = new Array<Entry>(raw.length)
+      for (let i = 0; i < raw.length; i++) {
+        const item = raw[i]
+        const fields = isArray(item) ? item[1] : undefined
+        if (!isArray(item) || !isArray(fields)) throw new UnexpectedReply("malformed stream entry")
+        const entry = Codec.decodeBody(channel, epoch, Codec.offsetOfId(asString(item[0])), asString(fields[3]))
+        if (entry === undefined) throw new UnexpectedReply(`malformed stream entry ${asString(item[0])}`)
+        entries[i] = entry
+      }
+      return entries
+    }
+
+    const readUnsafe = async (
+      channel: string,
+      since: Position | undefined,
+      limit: number,
+      now: number
+    ): Promise<ReadResult> => {
+      const keys = Codec.channelKeys(keyPrefix, channel)
+      const retention = resolved.retention(channel)
+      const count = limit > 0 ? Math.min(Math.floor(limit), maxReadLimit) : 0
+      const reply = await evalScript(
+        Scripts.read,
+        [keys.meta, keys.stream],
+        [
+          nextEpoch(),
+          metaTtl(retention),
+          since === undefined ? "oldest" : "since",
+          since?.epoch ?? "",
+          since?.offset ?? 0,
+          count,
+          cutoff(retention, now)
+        ]
+      )
+      if (!isArray(reply)) throw new UnexpectedReply("read returned no array")
+      const epoch = asString(reply[0])
+      const top: Position = { epoch, offset: Number(asString(reply[1])) }
+      const status = asString(reply[2])
+      if (status === "epoch") return { entries: [], top, covered: false, reason: "epoch_changed" }
+      if (status === "trimmed") return { entries: [], top, covered: false, reason: "trimmed" }
+      const entries = decodeEntries(channel, epoch, reply[3])
+      return { entries: entries.length > count ? entries.slice(0, count) : entries, top, covered: true }
+    }
+
+    const topUnsafe = async (channel: string): Promise<Position> => {
+      const keys = Codec.channelKeys(keyPrefix, channel)
+      const reply = await evalScript(
+        Scripts.read,
+        [keys.meta, keys.stream],
+        [nextEpoch(), metaTtl(resolved.retention(channel)), "top", "", 0, 0, 0]
+      )
+      if (!isArray(reply)) throw new UnexpectedReply("top returned no array")
+      return { epoch: asString(reply[0]), offset: Number(asString(reply[1])) }
+    }
+
+    feed = LiveFeed.make(
+      {
+        subscribe: (channel) => subscriber.subscribe(Codec.channelKeys(keyPrefix, channel).live).then(() => undefined),
+        unsubscribe: (channel) =>
+          subscriber.status === "ready"
+            ? subscriber.unsubscribe(Codec.channelKeys(keyPrefix, channel).live).then(() => undefined)
+            : Promise.resolve(),
+        top: topUnsafe,
+        readAfter: async (channel, after, limit) => {
+          const now = clock.currentTimeMillisUnsafe()
+          let result = await readUnsafe(channel, after, limit, now)
+          if (!result.covered) result = await readUnsafe(channel, undefined, limit, now)
+          return { epoch: result.top.epoch, entries: result.entries }
+        },
+        report: (message, cause) => log("warn", `${message}: ${errorMessage(cause)}`)
+      },
+      { retryMaxMs: reconnectMaxDelayMs }
+    )
+    const liveFeed = feed
+
+    const livePrefix = `${keyPrefix}{`
+    const liveSuffix = "}:live"
+    subscriber.on("message", (live: string, message: string) => {
+      if (!live.startsWith(livePrefix) || !live.endsWith(liveSuffix)) return
+      const channel = Codec.unescapeName(live.slice(livePrefix.length, live.length - liveSuffix.length))
+      const entry = Codec.decodeAnnouncement(channel, message)
+      if (entry === undefined) {
+        log("warn", `tidings redis transport: ignored a malformed announcement on ${live}`)
+        return
+      }
+      liveFeed.announce(channel, entry)
+    })
+
+    // After a reconnect: subscribe again to every channel with listeners, THEN look for what was missed (in this
+    // order, or an entry appended in between would be neither announced to us nor found by the check).
+    const resubscribe = (): void => {
+      const channels = liveFeed.channels()
+      if (channels.length === 0) return
+      const live = channels.map((channel) => Codec.channelKeys(keyPrefix, channel).live)
+      const batches: Array<Promise<unknown>> = []
+      for (let i = 0; i < live.length; i += resubscribeBatch) {
+        batches.push(subscriber.subscribe(...live.slice(i, i + resubscribeBatch)))
+      }
+      Promise.all(batches).then(
+        () => liveFeed.resync(),
+        (cause: unknown) => {
+          log(
+            "warn",
+            `tidings redis transport: re-subscribing ${live.length} channel(s) failed (${errorMessage(cause)}); retrying`
+          )
+          // A newer connection's `ready` retries by itself; a live connection that refused needs a nudge.
+          if (subscriber.status === "ready") setTimeout(resubscribe, 500)
+        }
+      )
+    }
+    subscriber.on("ready", () => {
+      if (started) resubscribe()
+    })
+    started = true
+
+    const run = <A>(operation: string, attempt: () => Promise<A>): Effect.Effect<A, TransportError> =>
+      Effect.tryPromise({ try: attempt, catch: toTransportError(operation) })
+
+    const withNow = <A>(f: (now: number) => Effect.Effect<A, TransportError>): Effect.Effect<A, TransportError> =>
+      Effect.withFiber((fiber) => f(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()))
+
+    const ping = (): Promise<boolean> =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), healthTimeoutMs)
+        client.ping().then(
+          () => {
+            clearTimeout(timer)
+            resolve(true)
+          },
+          () => {
+            clearTimeout(timer)
+            resolve(false)
+          }
+        )
+      })
+
+    const transport: TransportShape = {
+      name: "redis",
+      append: (channel, publication, appendOptions) =>
+        withNow((now) => run("append", () => appendUnsafe(channel, publication, appendOptions?.idempotencyKey, now))),
+      read: (channel, since, limit) => withNow((now) => run("read", () => readUnsafe(channel, since, limit, now))),
+      top: (channel) => run("top", () => topUnsafe(channel)),
+      listen: (channel, listener) =>
+        Effect.asVoid(
+          Effect.acquireRelease(
+            run("listen", () => liveFeed.add(channel, listener)),
+            (release) => Effect.sync(release)
+          )
+        ),
+      saveCursor: (session, channel, position) =>
+        withNow((now) =>
+          run("saveCursor", async () => {
+            const key = Codec.cursorKey(keyPrefix, session)
+            const results = await client
+              .multi()
+              .hset(key, {
+                [channel]: Codec.encodeCursor(position.epoch, position.offset),
+                [Codec.cursorExpiryField]: String(now + resolved.cursorTtlMs)
+              })
+              .pexpire(key, Math.ceil(resolved.cursorTtlMs) + gcGraceMs)
+              .exec()
+            if (results === null) throw new Error("transaction aborted")
+            for (const [error] of results) if (error) throw error
+          })
+        ),
+      loadCursors: (session) =>
+        withNow((now) =>
+          run("loadCursors", async () => {
+            const stored = await client.hgetall(Codec.cursorKey(keyPrefix, session))
+            const cursors = new Map<string, Position>()
+            const expiresAt = Number(stored[Codec.cursorExpiryField])
+            if (!(expiresAt > now)) return cursors
+            for (const channel in stored) {
+              if (channel === Codec.cursorExpiryField) continue
+              const position = Codec.decodeCursor(stored[channel]!)
+              if (position !== undefined) cursors.set(channel, position)
+            }
+            return cursors
+          })
+        ),
+      healthy: Effect.suspend(() =>
+        client.status === "ready" && subscriber.status === "ready" ? Effect.promise(ping) : Effect.succeed(false)
+      )
+    }
+    return transport
+  })
+
+/** The Redis transport as the `Transport` service. */
+export const layer = (options: RedisTransportOptions): Layer.Layer<Transport, TransportError> =>
+  Layer.effect(Transport, make(options))
+
+/**
+ * The Redis transport configured from the environment: `REDIS_URL` (required) and `REDIS_KEY_PREFIX` (optional;
+ * `options.keyPrefix` wins, default `"tidings:"`).
+ */
+export const layerConfig = (
+  options: Omit<RedisTransportOptions, "url"> = {}
+): Layer.Layer<Transport, TransportError | Config.ConfigError> =>
+  Layer.effect(
+    Transport,
+    Effect.gen(function* () {
+      const url = yield* Config.Redacted("REDIS_URL")
+      const keyPrefix = yield* Config.option(Config.String("REDIS_KEY_PREFIX"))
+      return yield* make({
+        ...options,
+        url,
+        keyPrefix: options.keyPrefix ?? Option.getOrElse(keyPrefix, () => defaultKeyPrefix)
+      })
+    })
+  )

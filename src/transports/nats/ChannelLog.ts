@@ -1,0 +1,397 @@
+/**
+ * Channel logs on JetStream subjects: append with contiguous offsets, read by position, top, for one node.
+ *
+ * Every channel is one subject of the stream; every message on it carries its epoch and offset in headers
+ * (codec.ts). An append is a conditional publish — `Nats-Expected-Last-Subject-Sequence` set to the stream
+ * sequence of the channel's newest message as this node last saw it — so two nodes can never both write offset
+ * n+1: the loser gets "wrong last sequence", re-reads the subject's last message and retries. Appends to one
+ * channel are queued on this node (a conditional publish needs its predecessor's sequence, so they cannot be
+ * pipelined); appends to different channels run concurrently and share the connection's pipeline.
+ *
+ * A channel whose subject holds no message has no epoch: the first append (or `top`) creates a random one, with
+ * the same conditional publish, so racing nodes agree. A subject empties when its stream is recreated, when it
+ * is purged, or when every message aged out — each of which lost the log, so a new epoch is exactly right.
+ *
+ * Retention: the stream's own limits (Nats.ts) bound storage; the per-channel `Retention` is applied here on
+ * read, by offset arithmetic (maxEntries) and by the stored-at header against the reader's Clock (maxAgeMs).
+ *
+ * Replay locates the stream sequence of a channel offset with a few "next message of this subject at or after
+ * sequence s" lookups (interpolation between known points, bisection as a fallback; exact when the channel's
+ * messages are dense in the stream), then pulls the range through one ephemeral consumer filtered on the subject.
+ * It does not own the live feed (LiveFeed.ts), cursors (Cursors.ts) or the connection (Link.ts, Nats.ts).
+ */
+import { randomBytes } from "node:crypto"
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  type LastForMsgRequest,
+  type NextMsgRequest,
+  type PubAck,
+  type SeqMsgRequest,
+  type StoredMsg
+} from "@nats-io/jetstream"
+import { Empty, nanos } from "@nats-io/transport-node"
+import type { Position } from "../../protocol/Position.ts"
+import { type Entry, type Publication, type ReadResult, type Retention, TransportError } from "../Transport.ts"
+import { decode, encodeBody, entryHeaders, markerHeaders, msgIdOf, type Stored } from "./codec.ts"
+import { isNoStream, isStreamNotFound, isWrongLastSequence, type Link } from "./Link.ts"
+
+/** What this node believes about a channel's newest message, and the queue of its appends. */
+interface ChannelState {
+  /** False when the belief may be stale (after any failed publish): re-read before the next append. */
+  known: boolean
+  /** "" when the subject is empty (no epoch yet). */
+  epoch: string
+  offset: number
+  /** Stream sequence of the newest message, 0 when none. */
+  seq: number
+  queue: Promise<void>
+  busy: number
+}
+
+export interface ChannelLogOptions {
+  readonly retention: (channel: string) => Retention
+  /** Channel states kept for appends (each saves one lookup on the next append). Default 10,000. */
+  readonly maxCachedChannels?: number
+  /** Conditional-publish attempts per append under contention from other nodes. Default 50. */
+  readonly maxAttempts?: number
+}
+
+const noop = () => {}
+/** Ranges up to this many entries are read with lookups instead of a consumer. */
+const smallRange = 3
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+export const newEpoch = (): string => randomBytes(9).toString("base64url")
+
+export class ChannelLog {
+  private readonly states = new Map<string, ChannelState>()
+  private readonly maxCachedChannels: number
+  private readonly maxAttempts: number
+
+  constructor(
+    private readonly link: Link,
+    private readonly options: ChannelLogOptions
+  ) {
+    this.maxCachedChannels = options.maxCachedChannels ?? 10_000
+    this.maxAttempts = options.maxAttempts ?? 50
+  }
+
+  /** Forgets every cached channel state (the stream was recreated, or may have been). */
+  invalidateAll(): void {
+    for (const state of this.states.values()) state.known = false
+  }
+
+  append(channel: string, publication: Publication, idempotencyKey: string | undefined, now: number): Promise<Entry> {
+    const state = this.state(channel)
+    return this.serialize(state, () => this.appendQueued(channel, state, publication, idempotencyKey, now))
+  }
+
+  /** The channel's top; creates its epoch (an offset-0 marker message) when the subject is empty. */
+  async top(channel: string, now: number): Promise<Position> {
+    const last = await this.last(channel)
+    if (last !== undefined) return { epoch: last.epoch, offset: last.offset }
+    const state = this.state(channel)
+    return this.serialize(state, () => this.createEpochQueued(channel, state, now))
+  }
+
+  /** The newest message of the channel's subject (an entry or an epoch marker), if any. */
+  async last(channel: string): Promise<Stored | undefined> {
+    const query: LastForMsgRequest = { last_by_subj: this.link.subject(channel) }
+    return this.decodeOrFail(channel, await this.get(query))
+  }
+
+  async read(channel: string, since: Position | undefined, limit: number, now: number): Promise<ReadResult> {
+    const retention = this.options.retention(channel)
+    const last = await this.last(channel)
+    const top: Position = last !== undefined ? { epoch: last.epoch, offset: last.offset } : await this.top(channel, now)
+    if (since !== undefined && (since.epoch !== top.epoch || since.offset > top.offset)) {
+      // A position ahead of the top cannot come from this incarnation of the log: its offsets will be reused.
+      return { entries: [], top, covered: false, reason: "epoch_changed" }
+    }
+    const oldestByCount = Math.max(1, top.offset - retention.maxEntries + 1)
+    if (since !== undefined && since.offset + 1 < oldestByCount) return trimmed(top)
+    const from = since === undefined ? oldestByCount : since.offset + 1
+    if (last === undefined || from > top.offset) return { entries: [], top, covered: true }
+
+    const oldestByAge = now - retention.maxAgeMs
+    const first = await this.locate(channel, from, last)
+    if (since !== undefined) {
+      if (first === undefined || first.offset !== from || first.storedAt < oldestByAge) return trimmed(top)
+      if (limit < 1) return { entries: [], top, covered: true }
+      const count = Math.min(Math.floor(limit), top.offset - from + 1)
+      const stored = contiguous(await this.range(channel, first, count), from, top.epoch)
+      return { entries: stored.map(entryOf), top, covered: true }
+    }
+    if (first === undefined || limit < 1) return { entries: [], top, covered: true }
+    // From the oldest retained entry: skip what aged out (stored-at grows with the offset), page by page.
+    let start: Stored | undefined = first
+    while (start !== undefined) {
+      const count = Math.min(Math.floor(limit), top.offset - start.offset + 1)
+      const page = contiguous(await this.range(channel, start, count), start.offset, top.epoch)
+      const fresh = page.findIndex((stored) => stored.storedAt >= oldestByAge)
+      if (fresh >= 0) return { entries: page.slice(fresh).map(entryOf), top, covered: true }
+      const next = start.offset + page.length
+      if (page.length === 0 || next > top.offset) break
+      start = await this.locate(channel, next, last)
+    }
+    return { entries: [], top, covered: true }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private async appendQueued(
+    channel: string,
+    state: ChannelState,
+    publication: Publication,
+    idempotencyKey: string | undefined,
+    now: number
+  ): Promise<Entry> {
+    const subject = this.link.subject(channel)
+    const body = encodeBody(publication)
+    const msgId = idempotencyKey === undefined ? undefined : msgIdOf(channel, idempotencyKey)
+    for (let attempt = 1; ; attempt++) {
+      if (!state.known) await this.refresh(channel, state)
+      const epoch = state.epoch === "" ? newEpoch() : state.epoch
+      const offset = state.offset + 1
+      const headers = entryHeaders(epoch, offset, publication, now, state.seq, msgId)
+      let ack: PubAck
+      try {
+        ack = await this.link.call(() => this.link.publisher.publish(subject, body, headers))
+      } catch (error) {
+        state.known = false
+        if (attempt < this.maxAttempts && (await this.retryable(error, attempt))) continue
+        throw this.link.toTransportError(error)
+      }
+      // The stream checks the message id before the expected sequence: a duplicate appended nothing.
+      if (ack.duplicate) return this.original(channel, ack.seq, idempotencyKey!)
+      state.epoch = epoch
+      state.offset = offset
+      state.seq = ack.seq
+      return {
+        channel,
+        epoch,
+        offset,
+        event: publication.event,
+        data: publication.data,
+        version: publication.version,
+        time: publication.time
+      }
+    }
+  }
+
+  private async createEpochQueued(channel: string, state: ChannelState, now: number): Promise<Position> {
+    for (let attempt = 1; ; attempt++) {
+      await this.refresh(channel, state)
+      if (state.epoch !== "") return { epoch: state.epoch, offset: state.offset }
+      const epoch = newEpoch()
+      const headers = markerHeaders(epoch, now)
+      let ack: PubAck
+      try {
+        ack = await this.link.call(() => this.link.publisher.publish(this.link.subject(channel), Empty, headers))
+      } catch (error) {
+        state.known = false
+        if (attempt < this.maxAttempts && (await this.retryable(error, attempt))) continue
+        throw this.link.toTransportError(error)
+      }
+      state.epoch = epoch
+      state.offset = 0
+      state.seq = ack.seq
+      return { epoch, offset: 0 }
+    }
+  }
+
+  /** Whether a failed conditional publish is worth another attempt (after recovering what made it fail). */
+  private async retryable(error: unknown, attempt: number): Promise<boolean> {
+    if (isWrongLastSequence(error)) {
+      // Another node won the race for this offset. Spread the retries of nodes hammering one channel.
+      if (attempt > 2) await sleep(Math.random() * Math.min(100, 2 ** attempt))
+      return true
+    }
+    if (isNoStream(error) && this.link.connected) {
+      await this.link.recoverStream()
+      return true
+    }
+    if (error instanceof JetStreamApiError && error.status >= 500 && attempt <= 3) {
+      // The server is busy with the stream (e.g. it is being deleted): try again shortly.
+      await sleep(25 * attempt)
+      return true
+    }
+    return false
+  }
+
+  private async refresh(channel: string, state: ChannelState): Promise<void> {
+    const last = await this.last(channel)
+    state.epoch = last?.epoch ?? ""
+    state.offset = last?.offset ?? 0
+    state.seq = last?.seq ?? 0
+    state.known = true
+  }
+
+  /** The entry a duplicate publish points at: the first append made with this idempotency key. */
+  private async original(channel: string, seq: number, idempotencyKey: string): Promise<Entry> {
+    const query: SeqMsgRequest = { seq }
+    const stored = this.decodeOrFail(channel, await this.get(query))
+    if (stored?.entry === undefined) {
+      throw new TransportError({
+        message: `the entry first appended to ${channel} with idempotency key ${idempotencyKey} is no longer retained`,
+        retryable: false
+      })
+    }
+    return stored.entry
+  }
+
+  /**
+   * The first message of the channel at or after `offset` (the message at `offset` itself unless it is gone),
+   * given the channel's newest message.
+   */
+  private async locate(channel: string, offset: number, last: Stored): Promise<Stored | undefined> {
+    if (offset === last.offset) return last
+    if (offset > last.offset) return undefined
+    // The wanted message is at most this sequence (each later offset has a sequence of its own), and exactly
+    // there when the channel's recent messages are contiguous in the stream: one lookup near the top.
+    const newest = last.seq - (last.offset - offset)
+    const probe = await this.next(channel, Math.max(0, newest))
+    if (probe !== undefined && probe.offset === offset) return probe
+    let low = await this.next(channel, 0)
+    if (low === undefined || low.offset >= offset || low.epoch !== last.epoch) return low
+    // Invariant: low.offset < offset < high.offset, and the wanted message's sequence is in (low.seq, maxSeq].
+    let high = probe !== undefined && probe.offset > offset && probe.epoch === last.epoch ? probe : last
+    let maxSeq = Math.min(newest - 1, high.seq - 1)
+    for (let round = 0; low.seq < maxSeq; round++) {
+      const seqSpan = high.seq - low.seq
+      const offsetSpan = high.offset - low.offset
+      // Interpolation, alternating with bisection so that an uneven spread cannot make it slow.
+      let guess =
+        seqSpan === offsetSpan || round % 2 === 0
+          ? low.seq + Math.floor(((offset - low.offset) * seqSpan) / offsetSpan)
+          : Math.floor((low.seq + 1 + maxSeq) / 2)
+      guess = Math.min(Math.max(guess, low.seq + 1), maxSeq)
+      const found = await this.next(channel, guess)
+      if (found === undefined || found.epoch !== last.epoch) return undefined
+      if (found.offset === offset) return found
+      if (found.offset < offset) low = found
+      else {
+        high = found
+        maxSeq = guess - 1
+      }
+    }
+    return this.next(channel, low.seq + 1)
+  }
+
+  /** The channel's first message at or after stream sequence `seq`. */
+  private async next(channel: string, seq: number): Promise<Stored | undefined> {
+    const query: SeqMsgRequest & NextMsgRequest = { seq, next_by_subj: this.link.subject(channel) }
+    return this.decodeOrFail(channel, await this.get(query))
+  }
+
+  /** Up to `count` messages of the channel from `first` on (fewer if some vanished meanwhile). */
+  private async range(channel: string, first: Stored, count: number): Promise<Array<Stored>> {
+    if (count <= smallRange) {
+      // Cheaper as a few lookups than as a consumer (create, pull, delete).
+      const stored = [first]
+      for (let previous = first; stored.length < count; ) {
+        const next = await this.next(channel, previous.seq + 1)
+        if (next === undefined) break
+        stored.push(next)
+        previous = next
+      }
+      return stored
+    }
+    const { js, jsm, config } = this.link
+    const info = await this.link.call(() =>
+      jsm.consumers.add(config.stream, {
+        filter_subject: this.link.subject(channel),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: first.seq,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: nanos(Math.max(10_000, config.timeoutMs * 2))
+      })
+    )
+    const stored: Array<Stored> = []
+    try {
+      await this.link.call(async () => {
+        const messages = await js.consumers
+          .getConsumerFromInfo(info)
+          .fetch({ max_messages: count, expires: Math.max(1000, config.timeoutMs) })
+        for await (const message of messages) {
+          const decoded = decode(channel, message.seq, message.headers, message.data)
+          if (decoded !== undefined) stored.push(decoded)
+          if (stored.length >= count) break
+        }
+      })
+    } finally {
+      jsm.consumers.delete(config.stream, info.name).catch(noop)
+    }
+    return stored
+  }
+
+  private async get(query: SeqMsgRequest | LastForMsgRequest): Promise<StoredMsg | null> {
+    const { jsm, config } = this.link
+    try {
+      return await this.link.call(() => jsm.streams.getMessage(config.stream, query))
+    } catch (error) {
+      if (!isStreamNotFound(error)) throw this.link.toTransportError(error)
+      // Deleted under us: a recreated stream holds no message at all.
+      await this.link.recoverStream()
+      return null
+    }
+  }
+
+  private decodeOrFail(channel: string, message: StoredMsg | null): Stored | undefined {
+    if (message === null) return undefined
+    const stored = decode(channel, message.seq, message.header, message.data)
+    if (stored === undefined) {
+      throw new TransportError({
+        message: `message ${message.seq} on ${message.subject} in stream ${this.link.config.stream} was not written by tidings (no position headers); the subjects under ${this.link.config.prefix} belong to the transport`,
+        retryable: false
+      })
+    }
+    return stored
+  }
+
+  private state(channel: string): ChannelState {
+    let state = this.states.get(channel)
+    if (state === undefined) {
+      if (this.states.size >= this.maxCachedChannels) this.evictIdle()
+      state = { known: false, epoch: "", offset: 0, seq: 0, queue: Promise.resolve(), busy: 0 }
+      this.states.set(channel, state)
+    }
+    return state
+  }
+
+  /** Drops the oldest tenth of idle channel states (a state is only a cache: dropping one costs one lookup). */
+  private evictIdle(): void {
+    let budget = Math.max(1, Math.floor(this.maxCachedChannels / 10))
+    for (const [channel, state] of this.states) {
+      if (budget === 0) return
+      if (state.busy > 0) continue
+      this.states.delete(channel)
+      budget--
+    }
+  }
+
+  private serialize<A>(state: ChannelState, task: () => Promise<A>): Promise<A> {
+    state.busy++
+    const run = state.queue.then(task).finally(() => {
+      state.busy--
+    })
+    state.queue = run.then(noop, noop)
+    return run
+  }
+}
+
+const trimmed = (top: Position): ReadResult => ({ entries: [], top, covered: false, reason: "trimmed" })
+
+const entryOf = (stored: Stored): Entry => stored.entry!
+
+/** The prefix of `stored` that continues from offset `from` in `epoch` without a hole (markers end it too). */
+const contiguous = (stored: Array<Stored>, from: number, epoch: string): Array<Stored> => {
+  for (let i = 0; i < stored.length; i++) {
+    const item = stored[i]!
+    if (item.offset !== from + i || item.epoch !== epoch || item.entry === undefined) return stored.slice(0, i)
+  }
+  return stored
+}

@@ -1,0 +1,375 @@
+/**
+ * What only the Redis transport can show, on private redis-servers: gap filling when announcements are missed,
+ * an epoch change after FLUSHALL or a crash, the subscriber connection dropping, Redis stopping for seconds and
+ * coming back (appends fail fast and retryably, `healthy` follows, listeners catch up without re-creating the
+ * transport), Redis hanging (command timeout), several nodes sharing one Redis, key TTLs and start-up failure.
+ * The contract itself is checked by Redis.test.ts through the shared suite.
+ */
+import { randomUUID } from "node:crypto"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import * as Redis from "../../src/transports/Redis.ts"
+import { channelKeys, cursorKey, encodeAnnouncement, encodeBody } from "../../src/transports/redis/codec.ts"
+import { type Entry, type Publication, Transport, TransportError } from "../../src/transports/Transport.ts"
+import { freePort } from "../support/freePort.ts"
+import { type RedisServer, redisServerScoped, startRedisServer } from "../support/redisServer.ts"
+import { requireBinary } from "../support/requireBinary.ts"
+
+const binary = requireBinary("redis-server", "Redis transport specifics")
+
+const publication = (i: number): Publication => ({ event: "e", data: JSON.stringify({ i }), version: 1, time: i })
+
+const collector = () => {
+  const received: Array<Entry> = []
+  return { received, listener: (entry: Entry) => void received.push(entry) }
+}
+
+/** Polls `condition` (real time) until it holds, or dies naming `what`. */
+const waitFor = (what: string, condition: () => boolean | Effect.Effect<boolean>, timeoutMs = 10_000) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const result = condition()
+      if (typeof result === "boolean" ? result : yield* result) return
+      if (Date.now() > deadline)
+        return yield* Effect.die(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+      yield* Effect.sleep(10)
+    }
+  })
+
+const offsets = (entries: ReadonlyArray<Entry>) => entries.map((e) => e.offset)
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+const prefix = () => `tidings-test-${randomUUID().slice(0, 8)}:`
+
+describe.skipIf(binary === undefined)("Redis transport", () => {
+  let server: RedisServer
+  beforeAll(async () => {
+    server = await startRedisServer(binary)
+  })
+  afterAll(async () => {
+    await server?.dispose()
+  })
+
+  it.live("fills a gap from the stream when announcements were missed, and skips duplicates", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const t = yield* Redis.make({ url: server.url, keyPrefix })
+      const keys = channelKeys(keyPrefix, "gap")
+      const heard = collector()
+      yield* t.listen("gap", heard.listener)
+      const first = yield* t.append("gap", publication(1))
+      yield* t.append("gap", publication(2))
+      yield* waitFor("offsets 1-2", () => heard.received.length === 2)
+
+      // Entries 3 and 4 reach the stream without an announcement, as if this node's subscriber had missed them.
+      for (const i of [3, 4]) {
+        const offset = yield* Effect.promise(() =>
+          server.command(
+            "EVAL",
+            "local o = redis.call('HINCRBY', KEYS[1], 'top', 1) redis.call('XADD', KEYS[2], o .. '-0', 's', ARGV[1], 'b', ARGV[2]) return o",
+            2,
+            keys.meta,
+            keys.stream,
+            Date.now(),
+            encodeBody(publication(i))
+          )
+        )
+        expect(offset).toBe(i)
+      }
+      // A stale duplicate announcement is skipped.
+      yield* Effect.promise(() =>
+        server.command("PUBLISH", keys.live, encodeAnnouncement(first.epoch, 1, encodeBody(publication(1))))
+      )
+      yield* Effect.sleep(50)
+      expect(offsets(heard.received)).toEqual([1, 2])
+
+      // Offset 5 is announced; the listener gets 3 and 4 from the stream first.
+      yield* t.append("gap", publication(5))
+      yield* waitFor("offsets 1-5", () => heard.received.length >= 5)
+      yield* Effect.sleep(50)
+      expect(offsets(heard.received)).toEqual([1, 2, 3, 4, 5])
+      expect(heard.received.map((e) => e.data)).toEqual(range(1, 5).map((i) => publication(i).data))
+      expect(new Set(heard.received.map((e) => e.epoch))).toEqual(new Set([first.epoch]))
+    })
+  )
+
+  it.live("FLUSHALL starts a new epoch that readers see as epoch_changed and listeners receive", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
+      const heard = collector()
+      yield* t.listen("flush", heard.listener)
+      const old = yield* t.append("flush", publication(1))
+      yield* t.append("flush", publication(2))
+      yield* waitFor("offsets 1-2", () => heard.received.length === 2)
+
+      yield* Effect.promise(() => server.command("FLUSHALL"))
+      const fresh = yield* t.append("flush", publication(3))
+      expect(fresh.offset).toBe(1)
+      expect(fresh.epoch).not.toBe(old.epoch)
+      const stale = yield* t.read("flush", { epoch: old.epoch, offset: 2 }, 10)
+      expect(stale).toEqual({
+        entries: [],
+        top: { epoch: fresh.epoch, offset: 1 },
+        covered: false,
+        reason: "epoch_changed"
+      })
+
+      yield* waitFor("the new epoch", () => heard.received.length === 3)
+      expect(heard.received.map((e) => [e.epoch, e.offset])).toEqual([
+        [old.epoch, 1],
+        [old.epoch, 2],
+        [fresh.epoch, 1]
+      ])
+    })
+  )
+
+  it.live("entries appended while the subscriber connection is down are delivered after it reconnects", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
+      const channels = range(1, 50).map((i) => `blip-${i}`)
+      const heard = new Map(channels.map((channel) => [channel, collector()]))
+      for (const channel of channels) yield* t.listen(channel, heard.get(channel)!.listener)
+      const all = (count: number) => () => [...heard.values()].every((c) => c.received.length >= count)
+      for (const channel of channels) yield* t.append(channel, publication(1))
+      yield* waitFor("offset 1 everywhere", all(1))
+
+      // Redis drops every pub/sub connection; the command connection stays up, so these appends succeed but
+      // their announcements reach nobody.
+      yield* Effect.promise(() => server.command("CLIENT", "KILL", "TYPE", "pubsub"))
+      for (let i = 2; i <= 10; i++) {
+        yield* Effect.forEach(channels, (channel) => t.append(channel, publication(i)), { concurrency: 16 })
+      }
+      yield* waitFor("offsets 1-10 everywhere", all(10))
+      yield* Effect.forEach(channels, (channel) => t.append(channel, publication(11)), { concurrency: 16 })
+      yield* waitFor("offset 11 everywhere", all(11))
+      yield* Effect.sleep(50)
+      for (const collected of heard.values()) expect(offsets(collected.received)).toEqual(range(1, 11))
+    })
+  )
+
+  it.live("falls back to EVAL when Redis has lost its script cache", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
+      yield* t.append("scripts", publication(1))
+      yield* Effect.promise(() => server.command("SCRIPT", "FLUSH"))
+      expect((yield* t.append("scripts", publication(2))).offset).toBe(2)
+      expect(offsets((yield* t.read("scripts", undefined, 10)).entries)).toEqual([1, 2])
+    })
+  )
+
+  it.live("several nodes share channels: positions, live delivery, idempotency and cursors", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const a = yield* Redis.make({ url: server.url, keyPrefix })
+      const b = yield* Redis.make({ url: server.url, keyPrefix })
+      const onA = collector()
+      const onB = collector()
+      yield* a.listen("shared", onA.listener)
+      yield* b.listen("shared", onB.listener)
+      const appended = yield* Effect.forEach(
+        range(1, 40),
+        (i) => (i % 2 === 0 ? a : b).append("shared", publication(i), { idempotencyKey: `k${i}` }),
+        { concurrency: 8 }
+      )
+      expect(offsets(appended).sort((x, y) => x - y)).toEqual(range(1, 40))
+      // A retry on the other node returns the original entry.
+      const retried = yield* a.append("shared", publication(99), { idempotencyKey: "k1" })
+      expect(retried).toEqual(appended[0])
+      yield* waitFor("40 entries on both nodes", () => onA.received.length >= 40 && onB.received.length >= 40)
+      expect(offsets(onA.received)).toEqual(range(1, 40))
+      expect(onB.received).toEqual(onA.received)
+
+      yield* a.saveCursor("session", "shared", { epoch: appended[0]!.epoch, offset: 40 })
+      expect([...(yield* b.loadCursors("session"))]).toEqual([["shared", { epoch: appended[0]!.epoch, offset: 40 }]])
+    })
+  )
+
+  it.live("keys carry TTLs so abandoned channels and sessions expire, and share the channel's hash tag", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const t = yield* Redis.make({
+        url: server.url,
+        keyPrefix,
+        retention: () => ({ maxEntries: 100, maxAgeMs: 3_600_000 }),
+        cursorTtlMs: 600_000,
+        idempotencyWindowMs: 30_000
+      })
+      const channel = "odd {name} with braces"
+      yield* t.append(channel, publication(1), { idempotencyKey: "once" })
+      yield* t.saveCursor("s", channel, { epoch: "e", offset: 1 })
+      const keys = channelKeys(keyPrefix, channel)
+      const pttl = (key: string) => Effect.promise(() => server.command("PTTL", key))
+      const stream = (yield* pttl(keys.stream)) as number
+      const meta = (yield* pttl(keys.meta)) as number
+      const idempotency = (yield* pttl(keys.idempotency + "once")) as number
+      const cursors = (yield* pttl(cursorKey(keyPrefix, "s"))) as number
+      expect(stream).toBeGreaterThan(3_600_000)
+      expect(stream).toBeLessThanOrEqual(3_660_000)
+      expect(meta).toBeGreaterThan(6 * 24 * 3_600_000)
+      expect(idempotency).toBeGreaterThan(30_000)
+      expect(idempotency).toBeLessThanOrEqual(90_000)
+      expect(cursors).toBeGreaterThan(600_000)
+      const all = (yield* Effect.promise(() => server.command("KEYS", `${keyPrefix}*`))) as ReadonlyArray<string>
+      const tags = new Set(all.filter((k) => !k.includes("cursors")).map((k) => /\{([^}]*)\}/.exec(k)![1]))
+      expect(tags).toEqual(new Set(["odd %7Bname%7D with braces"]))
+      expect((yield* t.read(channel, undefined, 10)).entries.map((e) => e.channel)).toEqual([channel])
+    })
+  )
+
+  it.effect("retention, the idempotency window and cursor expiry follow the caller's Clock (TestClock here)", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({
+        url: server.url,
+        keyPrefix: prefix(),
+        retention: () => ({ maxEntries: 100, maxAgeMs: 1000 }),
+        idempotencyWindowMs: 1000,
+        cursorTtlMs: 1000
+      })
+      const first = yield* t.append("clock", publication(1), { idempotencyKey: "k" })
+      yield* t.saveCursor("s", "clock", { epoch: first.epoch, offset: 1 })
+      yield* TestClock.adjust(999)
+      expect(yield* t.append("clock", publication(2), { idempotencyKey: "k" })).toEqual(first)
+      expect((yield* t.loadCursors("s")).size).toBe(1)
+      yield* TestClock.adjust(1)
+      expect((yield* t.loadCursors("s")).size).toBe(0)
+      const second = yield* t.append("clock", publication(3), { idempotencyKey: "k" })
+      expect(second.offset).toBe(2)
+      expect(offsets((yield* t.read("clock", undefined, 10)).entries)).toEqual([1, 2])
+      yield* TestClock.adjust(1)
+      // Entry 1 is now older than maxAgeMs: gone for readers even before an append trims it.
+      expect(offsets((yield* t.read("clock", undefined, 10)).entries)).toEqual([2])
+      expect((yield* t.read("clock", { epoch: first.epoch, offset: 0 }, 10)).reason).toBe("trimmed")
+      expect(offsets((yield* t.read("clock", { epoch: first.epoch, offset: 1 }, 10)).entries)).toEqual([2])
+    })
+  )
+
+  it.live("a hung Redis makes commands fail after commandTimeoutMs instead of hanging", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix(), commandTimeoutMs: 300 })
+      yield* Effect.promise(() => server.command("CLIENT", "PAUSE", "1500", "ALL"))
+      const started = Date.now()
+      const error = yield* Effect.flip(t.top("paused"))
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(error).toBeInstanceOf(TransportError)
+      expect(error.retryable).toBe(true)
+      expect(yield* t.healthy).toBe(false)
+      yield* waitFor("healthy after the pause", () => t.healthy, 5000)
+      expect((yield* t.top("paused")).offset).toBe(0)
+    })
+  )
+
+  it.live("start-up fails with one clear message naming the URL when Redis is unreachable", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const url = `redis://user:secret@127.0.0.1:${port}`
+      const exit = yield* Effect.exit(Layer.build(Redis.layer({ url })))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const error = yield* Effect.flip(Effect.scoped(Redis.make({ url })))
+      expect(error.message).toContain(`127.0.0.1:${port}`)
+      expect(error.message).toContain("ECONNREFUSED")
+      expect(error.message).not.toContain("secret")
+      expect(error.retryable).toBe(true)
+    })
+  )
+
+  it.live("layerConfig reads REDIS_URL", () =>
+    Effect.gen(function* () {
+      const top = yield* Transport.use((t) => t.top("configured")).pipe(
+        Effect.provide(
+          Redis.layerConfig({ keyPrefix: prefix() }).pipe(
+            Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ REDIS_URL: server.url })))
+          )
+        )
+      )
+      expect(top.offset).toBe(0)
+      const missing = yield* Effect.exit(
+        Layer.build(Redis.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({})))))
+      )
+      expect(Exit.isFailure(missing)).toBe(true)
+    })
+  )
+
+  it.live(
+    "Redis stopped for 2.5 s: appends fail fast and retryably, healthy is false, then everything resumes",
+    () =>
+      Effect.gen(function* () {
+        const own = yield* redisServerScoped(binary!)
+        const t = yield* Redis.make({ url: own.url, keyPrefix: prefix() })
+        const heard = collector()
+        yield* t.listen("outage", heard.listener)
+        for (let i = 1; i <= 3; i++) yield* t.append("outage", publication(i))
+        yield* waitFor("offsets 1-3", () => heard.received.length === 3)
+        expect(yield* t.healthy).toBe(true)
+
+        // Saved on the way down, so the restart is a blip (same epoch), not a loss.
+        yield* Effect.promise(() => own.stop({ persist: true }))
+        const deadline = Date.now() + 2500
+        let failures = 0
+        while (Date.now() < deadline) {
+          const started = Date.now()
+          const error = yield* Effect.flip(t.append("outage", publication(100)))
+          expect(Date.now() - started).toBeLessThan(1000)
+          expect(error).toBeInstanceOf(TransportError)
+          expect(error.retryable).toBe(true)
+          expect(error.message).toContain(own.url)
+          failures++
+          expect(yield* t.healthy).toBe(false)
+          yield* Effect.sleep(100)
+        }
+        expect(failures).toBeGreaterThan(5)
+        const readError = yield* Effect.flip(t.read("outage", undefined, 10))
+        expect(readError.retryable).toBe(true)
+        expect((yield* Effect.flip(t.saveCursor("s", "outage", { epoch: "e", offset: 1 }))).retryable).toBe(true)
+
+        yield* Effect.promise(() => own.restart())
+        // The first appends after the restart may race the reconnect; a publisher retries them.
+        const appendRetrying = (i: number) =>
+          t.append("outage", publication(i)).pipe(
+            Effect.catch((error) =>
+              error.retryable ? Effect.sleep(50).pipe(Effect.andThen(Effect.fail(error))) : Effect.die(error)
+            ),
+            Effect.retry({ times: 200 })
+          )
+        for (let i = 4; i <= 10; i++) yield* appendRetrying(i)
+        yield* waitFor("healthy again", () => t.healthy)
+        yield* waitFor("offsets 1-10", () => heard.received.length >= 10)
+        yield* Effect.sleep(100)
+        expect(offsets(heard.received)).toEqual(range(1, 10))
+        expect(new Set(heard.received.map((e) => e.epoch)).size).toBe(1)
+        expect(heard.received.map((e) => e.data)).toEqual(range(1, 10).map((i) => publication(i).data))
+      }),
+    30_000
+  )
+
+  it.live(
+    "Redis crashes and comes back empty: listeners receive the new epoch's entries without re-creating the transport",
+    () =>
+      Effect.gen(function* () {
+        const own = yield* redisServerScoped(binary!)
+        const t = yield* Redis.make({ url: own.url, keyPrefix: prefix() })
+        const heard = collector()
+        yield* t.listen("crash", heard.listener)
+        const old = yield* t.append("crash", publication(1))
+        yield* waitFor("offset 1", () => heard.received.length === 1)
+
+        yield* Effect.promise(() => own.kill())
+        yield* Effect.sleep(500)
+        expect(yield* t.healthy).toBe(false)
+        yield* Effect.promise(() => own.restart())
+        yield* waitFor("healthy again", () => t.healthy)
+        const fresh = yield* t.append("crash", publication(2))
+        yield* t.append("crash", publication(3))
+        expect(fresh.epoch).not.toBe(old.epoch)
+        expect(fresh.offset).toBe(1)
+        yield* waitFor("the new epoch", () => heard.received.length >= 3)
+        yield* Effect.sleep(50)
+        expect(heard.received.map((e) => [e.epoch, e.offset])).toEqual([
+          [old.epoch, 1],
+          [fresh.epoch, 1],
+          [fresh.epoch, 2]
+        ])
+      }),
+    30_000
+  )
+})
