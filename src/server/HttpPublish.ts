@@ -9,8 +9,9 @@
  * Responds 200 `{"channel": ..., "positions": [{"epoch", "offset"}, ...]}`; 503 with `retryable: true` when the
  * transport is unreachable.
  */
-import type { IncomingMessage, ServerResponse } from "node:http"
+
 import { timingSafeEqual } from "node:crypto"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, Result } from "effect"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
@@ -56,7 +57,9 @@ const readBody = (req: IncomingMessage, limit: number): Effect.Effect<string, Ht
       chunks.push(chunk)
     })
     req.on("end", () => resume(Effect.succeed(Buffer.concat(chunks).toString("utf8"))))
-    req.on("error", () => resume(Effect.fail(new HttpProblem(400, { error: "bad_request", message: "request aborted" }))))
+    req.on("error", () =>
+      resume(Effect.fail(new HttpProblem(400, { error: "bad_request", message: "request aborted" })))
+    )
   })
 
 interface Item {
@@ -115,7 +118,8 @@ export const handle = (env: PublishEnv, req: IncomingMessage, res: ServerRespons
 
   return Effect.gen(function* () {
     const problem = channelNameProblem(channel)
-    if (problem) return yield* Effect.fail(new HttpProblem(400, { error: "bad_channel", message: problem, path: ["channel"] }))
+    if (problem)
+      return yield* Effect.fail(new HttpProblem(400, { error: "bad_channel", message: problem, path: ["channel"] }))
     yield* authorize
     const parsed = parseItems(yield* readBody(req, env.maxBodyBytes))
     if (Result.isFailure(parsed)) return yield* Effect.fail(parsed.failure)
@@ -142,17 +146,19 @@ export const handle = (env: PublishEnv, req: IncomingMessage, res: ServerRespons
     for (const [i, item] of decoded.entries()) {
       const options = idempotencyKey ? { idempotencyKey: batch ? `${idempotencyKey}#${i}` : idempotencyKey } : {}
       positions.push(
-        yield* env.publisher.publish(channel, item.event, item.data, options).pipe(
-          Effect.mapError((e) =>
-            e._tag === "TransportError"
-              ? new HttpProblem(
-                  503,
-                  { error: "unavailable", message: e.message, retryable: true, published: positions.length },
-                  { "retry-after": "1" }
-                )
-              : new HttpProblem(400, { error: "invalid_event", message: e.message, path: [...e.path] })
+        yield* env.publisher
+          .publish(channel, item.event, item.data, options)
+          .pipe(
+            Effect.mapError((e) =>
+              e._tag === "TransportError"
+                ? new HttpProblem(
+                    503,
+                    { error: "unavailable", message: e.message, retryable: true, published: positions.length },
+                    { "retry-after": "1" }
+                  )
+                : new HttpProblem(400, { error: "invalid_event", message: e.message, path: [...e.path] })
+            )
           )
-        )
       )
     }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ channel, positions }))
@@ -160,7 +166,9 @@ export const handle = (env: PublishEnv, req: IncomingMessage, res: ServerRespons
     Effect.catch((problem: HttpProblem) =>
       Effect.sync(() => {
         if (!res.headersSent) {
-          res.writeHead(problem.status, { "content-type": "application/json", ...problem.headers }).end(JSON.stringify(problem.body))
+          res
+            .writeHead(problem.status, { "content-type": "application/json", ...problem.headers })
+            .end(JSON.stringify(problem.body))
         }
       })
     )

@@ -40,9 +40,7 @@ export const make =
     if (req.method === "GET" && url.pathname === "/metrics") {
       env.run(
         Effect.promise(() => env.metrics.render()).pipe(
-          Effect.map((text) =>
-            res.writeHead(200, { "content-type": env.metrics.registry.contentType }).end(text)
-          )
+          Effect.map((text) => res.writeHead(200, { "content-type": env.metrics.registry.contentType }).end(text))
         )
       )
       return true
@@ -50,7 +48,9 @@ export const make =
     const publish = HttpPublish.PATH.exec(url.pathname)
     if (publish) {
       if (req.method !== "POST") {
-        res.writeHead(405, { allow: "POST", "content-type": "application/json" }).end(JSON.stringify({ error: "method_not_allowed" }))
+        res
+          .writeHead(405, { allow: "POST", "content-type": "application/json" })
+          .end(JSON.stringify({ error: "method_not_allowed" }))
         return true
       }
       let channel: string

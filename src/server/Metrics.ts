@@ -62,13 +62,27 @@ export const make = (sources: MetricsSources): Metrics => {
   gauge("tidings_channels_live", "Channels with a live transport listener on this node", sources.channels)
   gauge("tidings_outbound_buffer_bytes", "Bytes waiting in outbound buffers, all connections", sources.outboundBytes)
   counter("tidings_connections_opened_total", "Connections accepted", () => stats.connectionsOpened)
-  labelled("tidings_connections_closed_total", "Connections closed by the server, by close code", "code", () => stats.connectionsClosed)
-  labelled("tidings_upgrades_refused_total", "Upgrades refused before the handshake, by HTTP status", "status", () => stats.upgradesRefused)
+  labelled(
+    "tidings_connections_closed_total",
+    "Connections closed by the server, by close code",
+    "code",
+    () => stats.connectionsClosed
+  )
+  labelled(
+    "tidings_upgrades_refused_total",
+    "Upgrades refused before the handshake, by HTTP status",
+    "status",
+    () => stats.upgradesRefused
+  )
   counter("tidings_frames_in_total", "Frames received", () => stats.framesIn)
   counter("tidings_bytes_in_total", "Bytes received", () => stats.bytesIn)
   counter("tidings_frames_out_total", "Frames sent", () => stats.framesOut)
   counter("tidings_bytes_out_total", "Bytes sent", () => stats.bytesOut)
-  counter("tidings_messages_out_total", "WebSocket messages sent (each carries one or more frames)", () => stats.messagesOut)
+  counter(
+    "tidings_messages_out_total",
+    "WebSocket messages sent (each carries one or more frames)",
+    () => stats.messagesOut
+  )
   counter("tidings_deliveries_total", "Events delivered to subscribers", () => stats.deliveries)
   counter("tidings_replayed_total", "Events replayed on resume", () => stats.replayed)
   counter("tidings_published_total", "Events appended by this node", () => stats.published)

@@ -28,16 +28,33 @@ type Hostile = { readonly kind: string; readonly frame: string | Buffer; readonl
 
 const generator = (random: () => number, epoch: string) => {
   const pick = <T>(xs: ReadonlyArray<T>): T => xs[Math.floor(random() * xs.length)]!
-  const str = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join("")
+  const str = (n: number) =>
+    Array.from({ length: n }, () => String.fromCharCode(32 + Math.floor(random() * 90))).join("")
   const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
   const makers: Array<() => Hostile> = [
     () => ({ kind: "invalid json", frame: `{"type":"subscribe",${str(8)}`, expect: "error" }),
     () => ({ kind: "not an object", frame: pick(["42", '"hi"', "null", "[]", "true"]), expect: "error" }),
     () => ({ kind: "unknown frame", frame: JSON.stringify({ type: str(6) }), expect: "error" }),
-    () => ({ kind: "wrong types", frame: JSON.stringify({ type: "subscribe", channel: pick([1, null, {}, [], true]) }), expect: "error" }),
-    () => ({ kind: "bad ack", frame: JSON.stringify({ type: "ack", channel: "room:x", epoch: 5, offset: -1 }), expect: "error" }),
-    () => ({ kind: "huge string", frame: JSON.stringify({ type: "subscribe", channel: "x".repeat(70_000) }), expect: "error" }),
-    () => ({ kind: "deep nesting", frame: `{"type":"command","id":"d","name":"send","payload":${deep(2000)}}`, expect: "error" }),
+    () => ({
+      kind: "wrong types",
+      frame: JSON.stringify({ type: "subscribe", channel: pick([1, null, {}, [], true]) }),
+      expect: "error"
+    }),
+    () => ({
+      kind: "bad ack",
+      frame: JSON.stringify({ type: "ack", channel: "room:x", epoch: 5, offset: -1 }),
+      expect: "error"
+    }),
+    () => ({
+      kind: "huge string",
+      frame: JSON.stringify({ type: "subscribe", channel: "x".repeat(70_000) }),
+      expect: "error"
+    }),
+    () => ({
+      kind: "deep nesting",
+      frame: `{"type":"command","id":"d","name":"send","payload":${deep(2000)}}`,
+      expect: "error"
+    }),
     () => ({
       kind: "unknown command",
       frame: JSON.stringify({ type: "command", id: str(5), name: str(7), payload: {} }),
@@ -62,8 +79,16 @@ const generator = (random: () => number, epoch: string) => {
       }),
       expect: "reset"
     }),
-    () => ({ kind: "binary garbage", frame: Buffer.from(Array.from({ length: 64 }, () => Math.floor(random() * 256))), expect: "error" }),
-    () => ({ kind: "ack not subscribed", frame: JSON.stringify({ type: "ack", channel: "room:nowhere", epoch: "e", offset: 1 }), expect: "error" })
+    () => ({
+      kind: "binary garbage",
+      frame: Buffer.from(Array.from({ length: 64 }, () => Math.floor(random() * 256))),
+      expect: "error"
+    }),
+    () => ({
+      kind: "ack not subscribed",
+      frame: JSON.stringify({ type: "ack", channel: "room:nowhere", epoch: "e", offset: 1 }),
+      expect: "error"
+    })
   ]
   return () => pick(makers)()
 }
@@ -150,5 +175,6 @@ layer(testServerLayer({ limits: fuzzLimits }), { excludeTestServices: true })("f
       expect(after - baseline).toBeLessThan(4 * 1024 * 1024)
       expect(server.connections()).toBe(1)
       good.close()
-    }))
+    })
+  )
 })

@@ -34,7 +34,8 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
         { event: "said", data: { from: "backend", body: "hello" } }
       ])
       expect(batch.body).toMatchObject({ positions: [{ offset: 2 }, { offset: 3 }] })
-    }))
+    })
+  )
 
   it.effect("refuses invalid events with 400 and the path of the bad field; a bad batch appends nothing", () =>
     Effect.gen(function* () {
@@ -53,7 +54,8 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
       expect((yield* post(url, "{nope")).body).toMatchObject({ error: "bad_json" })
       const first = yield* post(url, { event: "tick", data: { n: 1 } })
       expect(first.body).toMatchObject({ positions: [{ offset: 1 }] })
-    }))
+    })
+  )
 
   it.effect("refuses missing and wrong credentials, and a JWT without publish rights for the channel", () =>
     Effect.gen(function* () {
@@ -67,7 +69,8 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
       expect((yield* post(url, event, { authorization: `Bearer ${reader}` })).status).toBe(403)
       const publisher = yield* Effect.promise(() => sign({ sub: "svc", publish: ["room:*"] }))
       expect((yield* post(url, event, { authorization: `Bearer ${publisher}` })).status).toBe(200)
-    }))
+    })
+  )
 
   it.effect("an Idempotency-Key makes a retry return the original position instead of appending twice", () =>
     Effect.gen(function* () {
@@ -80,7 +83,8 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
       expect(retry.body).toEqual(first.body)
       const other = yield* post(url, { event: "tick", data: { n: 2 } })
       expect(other.body).toMatchObject({ positions: [{ offset: 2 }] })
-    }))
+    })
+  )
 
   it.effect("query over HTTP, results over the socket: a backend publishes a run's events to the user's channel", () =>
     Effect.gen(function* () {
@@ -102,7 +106,8 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
         .join("")
       expect(text).toBe("It is sunny today.")
       user.close()
-    }))
+    })
+  )
 
   it.effect("serves /healthz, /readyz and Prometheus /metrics", () =>
     Effect.gen(function* () {
@@ -120,5 +125,6 @@ layer(testServerLayer(), { excludeTestServices: true })("http publish", (it) => 
       expect(text).toMatch(/^tidings_errors_total\{code="bad_json"\} [1-9]\d*$/m)
       expect(text).toContain("tidings_delivery_latency_seconds_bucket")
       client.close()
-    }))
+    })
+  )
 })

@@ -22,17 +22,25 @@ const limits = {
 }
 
 layer(testServerLayer({ limits }), { excludeTestServices: true })("limits", (it) => {
-  it.effect("a frame over maxFrameBytes gets frame_too_large and the connection stays up; far over, ws closes 1009", () =>
-    Effect.gen(function* () {
-      const server = yield* TidingsServer
-      const client = yield* connect(server.url, { sub: "f1" })
-      client.send({ type: "command", id: "big", name: "send", payload: { channel: "x", body: "a".repeat(2000), loud: false } })
-      expect(yield* next(client, (f) => f.type === "error")).toMatchObject({ code: "frame_too_large" })
-      client.send({ type: "ping" })
-      yield* next(client, (f) => f.type === "pong")
-      client.send("x".repeat(100 * 1024))
-      expect((yield* Effect.promise(() => client.closed)).code).toBe(1009)
-    }))
+  it.effect(
+    "a frame over maxFrameBytes gets frame_too_large and the connection stays up; far over, ws closes 1009",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* TidingsServer
+        const client = yield* connect(server.url, { sub: "f1" })
+        client.send({
+          type: "command",
+          id: "big",
+          name: "send",
+          payload: { channel: "x", body: "a".repeat(2000), loud: false }
+        })
+        expect(yield* next(client, (f) => f.type === "error")).toMatchObject({ code: "frame_too_large" })
+        client.send({ type: "ping" })
+        yield* next(client, (f) => f.type === "pong")
+        client.send("x".repeat(100 * 1024))
+        expect((yield* Effect.promise(() => client.closed)).code).toBe(1009)
+      })
+  )
 
   it.effect("over the command rate: rate_limited with retryAfterMs; sustained flooding closes 4003", () =>
     Effect.gen(function* () {
@@ -44,7 +52,8 @@ layer(testServerLayer({ limits }), { excludeTestServices: true })("limits", (it)
       expect(client.frames.filter((f) => f.type === "reply").length + 1).toBeGreaterThanOrEqual(5)
       for (let i = 0; i < 40; i++) client.send({ type: "command", id: `f${i}`, name: "fail", payload: {} })
       expect((yield* Effect.promise(() => client.closed)).code).toBe(CloseCodes.rateLimited)
-    }))
+    })
+  )
 
   it.effect("more than maxSubscriptions gets too_many_subscriptions", () =>
     Effect.gen(function* () {
@@ -54,7 +63,8 @@ layer(testServerLayer({ limits }), { excludeTestServices: true })("limits", (it)
       client.send({ type: "subscribe", channel: "room:4" })
       expect(yield* next(client, (f) => f.type === "error")).toMatchObject({ code: "too_many_subscriptions" })
       client.close()
-    }))
+    })
+  )
 
   it.effect("more than maxConnectionsPerUser closes the extra connection with 4004", () =>
     Effect.gen(function* () {
@@ -71,7 +81,8 @@ layer(testServerLayer({ limits }), { excludeTestServices: true })("limits", (it)
       const d = yield* connect(server.url, { sub: "busy" })
       d.close()
       b.close()
-    }))
+    })
+  )
 })
 
 layer(testServerLayer({ limits: { connectionAttemptsPerSecondPerIp: 3 } }), { excludeTestServices: true })(
@@ -95,6 +106,7 @@ layer(testServerLayer({ limits: { connectionAttemptsPerSecondPerIp: 3 } }), { ex
         )
         expect(results.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2)
         expect(results.filter((s) => s === 101).length).toBeGreaterThanOrEqual(1)
-      }))
+      })
+    )
   }
 )

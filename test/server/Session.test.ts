@@ -30,7 +30,10 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
         client.ws.on("message", (d) => d.toString().includes('"ping"') && client.send({ type: "pong" }))
         const warning = yield* next(client, (f) => f.type === "session_update" && f.status === "expiring_soon", 4000)
         expect(warning.expiresInMs).toBeLessThanOrEqual(1600)
-        client.send({ type: "authenticate", token: yield* Effect.promise(() => sign({ sub: "tina" }, { expiresInSeconds: 60 })) })
+        client.send({
+          type: "authenticate",
+          token: yield* Effect.promise(() => sign({ sub: "tina" }, { expiresInSeconds: 60 }))
+        })
         yield* next(client, (f) => f.type === "session_update" && f.status === "refreshed")
         yield* Effect.sleep("3 seconds")
         expect(client.ws.readyState).toBe(1)
@@ -38,7 +41,8 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
         client.send({ type: "authenticate", token: yield* Effect.promise(() => sign({ sub: "mallory" })) })
         expect(yield* next(client, (f) => f.type === "error" && f.code === "forbidden")).toBeDefined()
         client.close()
-      }))
+      })
+    )
 
     it.effect("without a refresh, the connection is closed 4403 when the token expires", () =>
       Effect.gen(function* () {
@@ -47,7 +51,8 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
         client.ws.on("message", (d) => d.toString().includes('"ping"') && client.send({ type: "pong" }))
         const { code } = yield* Effect.promise(() => client.closed)
         expect(code).toBe(CloseCodes.tokenExpired)
-      }))
+      })
+    )
 
     it.effect("a peer that stops answering pings is dropped (4002) within two intervals; one that answers stays", () =>
       Effect.gen(function* () {
@@ -62,6 +67,7 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
         yield* Effect.sleep("400 millis")
         expect(alive.ws.readyState).toBe(1)
         alive.close()
-      }))
+      })
+    )
   }
 )
