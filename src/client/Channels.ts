@@ -37,6 +37,7 @@ export interface ChannelsPort {
 
 export interface SubscribeOptions {
   readonly since?: Position | undefined
+  readonly fromStart?: boolean | undefined
   readonly onEvent?: ErasedEventHandler | undefined
   readonly onReset?: ErasedResetHandler | undefined
 }
@@ -54,6 +55,8 @@ interface Entry {
   live: SubscribedInfo | undefined
   /** The server's refusal of the last subscribe, until the app subscribes again. */
   refused: ServerError | undefined
+  /** With no position yet, ask for everything the channel retains. */
+  fromStart: boolean
 }
 
 export class Channels {
@@ -94,6 +97,7 @@ export class Channels {
       failure: () => this.port.closedWith() ?? entry.refused,
       release: (s) => this.release(entry, s)
     })
+    if (options.fromStart) entry.fromStart = true
     if (options.onEvent) sub.onEvent(options.onEvent)
     if (options.onReset) sub.onReset(options.onReset)
     entry.subscriptions.add(sub)
@@ -216,7 +220,8 @@ export class Channels {
       mode,
       subscribing: false,
       live: undefined,
-      refused: undefined
+      refused: undefined,
+      fromStart: false
     }
     this.entries.set(channel, entry)
     return entry
@@ -225,7 +230,11 @@ export class Channels {
   private sendSubscribe(entry: Entry, since: Position | undefined = entry.state.position): void {
     if (!this.port.welcomed()) return
     entry.subscribing = true
-    this.port.send({ type: "subscribe", channel: entry.state.channel, ...(since !== undefined ? { since } : {}) })
+    this.port.send({
+      type: "subscribe",
+      channel: entry.state.channel,
+      ...(since !== undefined ? { since } : entry.fromStart ? { fromStart: true } : {})
+    })
   }
 
   private deliver(entry: Entry, frame: EventFrame, meta: EventMeta): PromiseLike<void> | undefined {

@@ -118,6 +118,11 @@ export interface CommandOptions {
 export interface SubscribeOptions<V extends VersionDef> {
   /** Resume from this position (for example one the app persisted), if the client has none of its own. */
   readonly since?: Position | undefined
+  /**
+   * With no position (neither `since` nor one the client holds), replay everything the channel still retains
+   * before going live — for a run's channel, its whole history so far. Default: live from now.
+   */
+  readonly fromStart?: boolean | undefined
   readonly onEvent?: ((event: ReceivedEvent<V>) => void | PromiseLike<void>) | undefined
   readonly onReset?: ((reset: ResetNotice) => void | PromiseLike<void>) | undefined
 }

@@ -151,6 +151,7 @@ export class Connection<V extends VersionDef> implements Client<V> {
   subscribe = (channel: string, options: SubscribeOptions<V> = {}): Subscription<V> =>
     this.channels.subscribe(channel, {
       since: options.since,
+      fromStart: options.fromStart,
       onEvent: options.onEvent as ErasedEventHandler | undefined,
       onReset: options.onReset
     }) as unknown as Subscription<V>

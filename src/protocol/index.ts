@@ -1,0 +1,32 @@
+/**
+ * `tidings/protocol`: define a protocol (catalog DSL), its versions and migrations, and the wire vocabulary
+ * (frames, positions, close codes, error codes, subprotocol names). Browser-safe.
+ */
+export * as CloseCodes from "./CloseCodes.ts"
+export { ErrorCode } from "./ErrorCode.ts"
+export * as Frames from "./Frames.ts"
+export * as Negotiation from "./Negotiation.ts"
+export { Position } from "./Position.ts"
+export type {
+  AnyProtocol,
+  CommandDef,
+  CommandError,
+  CommandName,
+  CommandOf,
+  CommandPayload,
+  CommandResult,
+  EventData,
+  EventName,
+  EventOf,
+  LatestOf,
+  Migration,
+  PlainSchema,
+  Protocol,
+  ProtocolData,
+  ReplyOf,
+  VersionDef,
+  VersionNumber,
+  VersionOf
+} from "./Protocol.ts"
+export { command, make, version } from "./Protocol.ts"
+export { ProtocolCodec } from "./ProtocolCodec.ts"
