@@ -3,10 +3,9 @@
  * The `tidings` command. `tidings serve` runs a standalone server speaking the built-in agent protocol with
  * the simulated agent as its command handlers (a development stand-in; applications embed the Layer with their
  * own handlers). Configured by environment variables, which flags override (`tidings serve --help`).
- * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0.
+ * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0; a failed start exits 1.
  */
 import { parseArgs } from "node:util"
-import { NodeRuntime } from "@effect/platform-node"
 import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, References } from "effect"
 import { SignJWT } from "jose"
 import { AgentProtocol } from "../protocol/agent/index.ts"
@@ -156,8 +155,13 @@ const main = Effect.gen(function* () {
   )
 )
 
-NodeRuntime.runMain(main, {
-  // SIGTERM/SIGINT interrupt the server, which shuts down gracefully: that is a clean exit
-  teardown: (exit, onExit) =>
-    onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? (process.exitCode === 1 ? 1 : 0) : 1)
+// SIGTERM/SIGINT interrupt the server, whose finalizer shuts down gracefully (goaway, flush, close 1001):
+// that is a clean exit, code 0. A failure to start has already set exit code 1.
+const fiber = Effect.runFork(main)
+const stop = () => fiber.interruptUnsafe()
+process.once("SIGTERM", stop)
+process.once("SIGINT", stop)
+fiber.addObserver((exit) => {
+  const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+  process.exit(failed || process.exitCode === 1 ? 1 : 0)
 })
