@@ -116,6 +116,28 @@ export class Connection {
     )
   }
 
+  // ---- logs ---------------------------------------------------------------------------------------------------
+
+  /** Structured log line annotated with the connection, user and IP (rare events only, never per message). */
+  private log(level: "Debug" | "Info" | "Warn", message: string, annotations: Record<string, unknown> = {}): void {
+    const line =
+      level === "Debug"
+        ? Effect.logDebug(message)
+        : level === "Info"
+          ? Effect.logInfo(message)
+          : Effect.logWarning(message)
+    this.env.fork(
+      line.pipe(
+        Effect.annotateLogs({
+          connection: this.id,
+          user: this.identity?.user ?? "anonymous",
+          ip: this.ip,
+          ...annotations
+        })
+      )
+    )
+  }
+
   // ---- outbound -----------------------------------------------------------------------------------------------
 
   send(frame: ServerFrame): void {
@@ -141,6 +163,7 @@ export class Connection {
   }
 
   sendReset(channel: string, reason: ResetReason, position: Position): void {
+    this.log("Debug", "reset", { channel, reason, offset: position.offset })
     this.send({ type: "reset", channel, reason, position })
   }
 
@@ -282,6 +305,7 @@ export class Connection {
     // a session id is only meaningful for its own user: the cursor key includes the user
     this.session = session && /^[A-Za-z0-9_-]{8,128}$/.test(session) ? session : this.env.newSession()
     this.scheduleExpiry()
+    this.log("Debug", "authenticated", { session: this.session, version: this.version })
     const l = this.env.limits
     this.send({
       type: "welcome",
@@ -338,6 +362,7 @@ export class Connection {
 
   private onSubscribe(channel: string, since: Position | undefined, fromStart: boolean): void {
     if (!this.identity!.canRead(channel)) {
+      this.log("Info", "subscribe refused", { channel })
       this.sendError("forbidden", `not allowed to read channel ${channel}`, { channel, path: ["channel"] })
       return
     }
@@ -361,6 +386,7 @@ export class Connection {
       const { recovered, replayed } = yield* this.catchUp(subscription, start ?? (fromStart ? "start" : undefined))
       if (this.subscriptions.get(channel) !== subscription) return
       subscription.goLive()
+      this.log("Debug", "subscribed", { channel, recovered, replayed })
       this.send({
         type: "subscribed",
         channel,
@@ -419,14 +445,18 @@ export class Connection {
           return { recovered: false, replayed }
         }
         if (replayed === 0) subscription.startAt(position)
-        for (const entry of page.entries) subscription.replay(this.env.hub.framesFor(entry))
+        const half = limits.maxOutboundBytes / 2
+        for (const entry of page.entries) {
+          subscription.replay(this.env.hub.framesFor(entry))
+          // replay is paced by the socket: it must never trip the slow-consumer bound on its own
+          if (this.outbound.buffered > half) yield* this.drained()
+        }
         replayed += page.entries.length
         const last = page.entries[page.entries.length - 1]
         if (!last || last.offset >= page.top.offset || page.entries.length < REPLAY_PAGE) {
           return { recovered: true, replayed }
         }
         position = { epoch: last.epoch, offset: last.offset }
-        yield* this.drained()
       }
     })
   }
@@ -543,6 +573,7 @@ export class Connection {
     this.outbound.flush() // the error frame that explains the close goes out first
     this.outbound.close()
     this.env.stats.bump(this.env.stats.connectionsClosed, code)
+    this.log(code === CloseCodes.goingAway ? "Debug" : "Info", "closing connection", { code, reason })
     this.socket.close(code, reason.slice(0, 120))
     // a peer that does not complete the close handshake is cut off
     setTimeout(() => this.socket.terminate(), 2_000).unref()

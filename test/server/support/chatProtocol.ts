@@ -31,7 +31,7 @@ const v2 = Protocol.version({
     said: Schema.Struct({ from: Schema.String, body: Schema.String }),
     tick: Schema.Struct({ n: Schema.Int }),
     shout: Schema.Struct({ from: Schema.String, body: Schema.String }),
-    frame: Schema.Struct({ n: Schema.Int })
+    frame: Schema.Struct({ n: Schema.Int, image: Schema.optionalKey(Schema.String) })
   },
   latestValue: ["frame"],
   commands: {
