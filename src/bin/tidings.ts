@@ -5,6 +5,7 @@
  * own handlers). Configured by environment variables, which flags override (`tidings serve --help`).
  * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0; a failed start exits 1.
  */
+import { writeSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, References } from "effect"
 import { SignJWT } from "jose"
@@ -130,18 +131,7 @@ const serve = Effect.gen(function* () {
       return yield* Effect.never
     })
   )
-}).pipe(
-  Effect.provideService(References.MinimumLogLevel, "Info"),
-  Effect.catchCause((cause) => {
-    if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
-    const error = Cause.squash(cause)
-    const message = typeof error === "string" ? error : error instanceof Error ? error.message : String(error)
-    return Effect.sync(() => {
-      process.stderr.write(`tidings: ${message}\n`)
-      process.exitCode = 1
-    })
-  })
-)
+})
 
 const main = Effect.gen(function* () {
   const config = yield* ServeConfig
@@ -152,7 +142,16 @@ const main = Effect.gen(function* () {
 }).pipe(
   Effect.provide(
     ConfigProvider.layer(ConfigProvider.orElse(ConfigProvider.fromEnvRecord(fromFlags), ConfigProvider.fromEnv()))
-  )
+  ),
+  Effect.catchCause((cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+    const error = Cause.squash(cause)
+    const message = typeof error === "string" ? error : error instanceof Error ? error.message : String(error)
+    return Effect.sync(() => {
+      writeSync(2, `tidings: ${message}\n`) // synchronous: the process exits right after
+      process.exitCode = 1
+    })
+  })
 )
 
 // SIGTERM/SIGINT interrupt the server, whose finalizer shuts down gracefully (goaway, flush, close 1001):

@@ -4,7 +4,7 @@
  * Production (`TIDINGS_ENV=production`) refuses to start without `TIDINGS_JWT_SECRET` or `TIDINGS_JWKS_URL`
  * unless anonymous access is enabled on purpose.
  */
-import { Config, Option } from "effect"
+import { Config, Option, Schema } from "effect"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 
 const optionalString = (name: string) => Config.option(Config.String(name))
@@ -13,7 +13,10 @@ const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.wit
 export const ServeConfig = Config.all({
   env: Config.Literals(["development", "production"], "TIDINGS_ENV").pipe(Config.withDefault("development" as const)),
   host: Config.String("TIDINGS_HOST").pipe(Config.withDefault("127.0.0.1")),
-  port: Config.Port("TIDINGS_PORT").pipe(Config.withDefault(4000)),
+  // 0 picks a free port
+  port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "TIDINGS_PORT").pipe(
+    Config.withDefault(4000)
+  ),
   path: Config.String("TIDINGS_PATH").pipe(Config.withDefault("/ws")),
   jwtSecret: optionalString("TIDINGS_JWT_SECRET"),
   jwksUrl: optionalString("TIDINGS_JWKS_URL"),
