@@ -110,3 +110,22 @@ layer(testServerLayer({ limits: { connectionAttemptsPerSecondPerIp: 3 } }), { ex
     )
   }
 )
+
+layer(testServerLayer({ limits: { maxConnections: 2 } }), { excludeTestServices: true })("server capacity", (it) => {
+  it.effect("past maxConnections an upgrade gets HTTP 503 server_full", () =>
+    Effect.gen(function* () {
+      const server = yield* TidingsServer
+      const a = yield* Effect.promise(() => connectRaw(server.url))
+      const b = yield* Effect.promise(() => connectRaw(server.url))
+      const refused = yield* Effect.promise(() =>
+        connectRaw(server.url).then(
+          () => undefined,
+          (e: { status: number; body: string }) => e
+        )
+      )
+      expect(refused?.status).toBe(503)
+      expect(JSON.parse(refused!.body)).toMatchObject({ error: "server_full" })
+      a.close()
+      b.close()
+    }))
+})
