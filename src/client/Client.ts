@@ -1,8 +1,8 @@
 /**
  * The typed client's public surface, Promise and callback style: its types and `make`. A client is one
  * logical connection to a tidings server that survives reconnects: it negotiates the protocol version,
- * authenticates, (re)subscribes its channels from the last positions it saw, drops duplicates, resubscribes
- * on a gap, reports resets, delivers typed events in order, acks them in batches once handlers returned,
+ * authenticates, (re)subscribes its channels from the last positions it saw, drops duplicates (offsets may
+ * jump over events its version does not see), reports resets, delivers typed events in order, acks them in batches once handlers returned,
  * correlates command replies, answers pings and watches for a silent server.
  *
  * Browser-safe. The behaviour lives in Connection.ts (lifecycle) and Channels.ts (positions, delivery, acks);
@@ -135,7 +135,11 @@ export interface Subscription<V extends VersionDef> {
   readonly on: <K extends EventName<V>>(event: K, handler: EventHandler<V, K>) => () => void
   readonly onEvent: (handler: (event: ReceivedEvent<V>) => void | PromiseLike<void>) => () => void
   readonly onReset: (handler: (reset: ResetNotice) => void | PromiseLike<void>) => () => void
-  /** Resolves once the subscription is live; rejects if the server refuses it or the client closes. */
+  /**
+   * Resolves once the subscription is live; rejects if the server refuses it (forbidden, too many subscriptions)
+   * or the client closes. While the server answers `unavailable` (its broker is down) the client asks again,
+   * 0.5 to 5 s apart, and each refusal is reported to `onError`.
+   */
   readonly ready: () => Promise<SubscribedInfo>
   readonly unsubscribe: () => void
 }

@@ -14,7 +14,14 @@ import { Epoch, Offset, Position } from "./Position.ts"
 const frame = <const Type extends string, const Fields extends Schema.Struct.Fields>(type: Type, fields: Fields) =>
   Schema.Struct({ type: Schema.tag(type), ...fields })
 
-export const ChannelName = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)).annotate({
+/** No whitespace or control characters: channel names appear in logs, metrics and URLs. */
+const printable = /^[^\s\x00-\x1f\x7f]*$/
+
+export const ChannelName = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(256),
+  Schema.isPattern(printable, { message: "channel names may not contain whitespace or control characters" })
+).annotate({
   identifier: "ChannelName",
   description: "A channel name such as run:123 or user:alice"
 })

@@ -6,7 +6,7 @@
  * by a migration that moves events down to the older version, commands up to the newer one, and replies back
  * down. The server always speaks the newest version internally; clients speak the version they negotiated.
  *
- * This module owns the types and the builder; the runtime codec of a version lives in VersionCodec.ts.
+ * This module owns the types and the builder; the runtime codec lives in ProtocolCodec.ts.
  */
 import type { Schema } from "effect"
 

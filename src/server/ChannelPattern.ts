@@ -6,15 +6,25 @@
 
 export type Matcher = (channel: string) => boolean
 
-const escapeRegExp = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 export const compile = (patterns: ReadonlyArray<string>, subject: string | null): Matcher => {
-  const concrete = patterns.map((p) => (subject === null ? p : p.replaceAll("{sub}", subject)))
-  if (concrete.includes("*")) return () => true
-  const exact = new Set(concrete.filter((p) => !p.includes("*") && !p.includes("{sub}")))
-  const wild = concrete
-    .filter((p) => p.includes("*") && !p.includes("{sub}"))
-    .map((p) => new RegExp(`^${p.split("*").map(escapeRegExp).join(".*")}$`))
+  const exact = new Set<string>()
+  const wild: Array<RegExp> = []
+  for (const pattern of patterns) {
+    if (pattern === "*") return () => true
+    // `{sub}` is replaced by the subject as a literal: a subject containing `*` is not a wildcard
+    const pieces = pattern.split("{sub}")
+    if (pieces.length > 1 && subject === null) continue
+    if (!pattern.includes("*")) {
+      exact.add(pieces.join(subject ?? ""))
+      continue
+    }
+    const source = pieces
+      .map((piece) => piece.split("*").map(escapeRegExp).join(".*"))
+      .join(escapeRegExp(subject ?? ""))
+    wild.push(new RegExp(`^${source}$`))
+  }
   return (channel) => exact.has(channel) || wild.some((r) => r.test(channel))
 }
 

@@ -4,7 +4,7 @@
  * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
  * a code, a message and the path of the bad field; the connection stays up.
  */
-import { Effect, Fiber, Result, Schema } from "effect"
+import { Deferred, Effect, Fiber, Result, Schema } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import type { ErrorCode } from "../protocol/ErrorCode.ts"
@@ -60,6 +60,8 @@ export class Connection {
   private readonly acked = new Map<string, Position>()
   private readonly dirtyAcks = new Set<string>()
   private cursors: ReadonlyMap<string, Position> = new Map()
+  /** Completes once a resumed session's cursors are loaded (at once for a new session). */
+  private cursorsLoaded: Effect.Effect<void> = Effect.void
   private readonly commands = new Map<string, Fiber.Fiber<void, never>>()
   private readonly bucket: TokenBucket
   private refusalsInARow = 0
@@ -198,9 +200,11 @@ export class Connection {
       )
       return
     }
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString("utf8")
-      : Buffer.from(data as ArrayBuffer).toString("utf8")
+    const text = Buffer.isBuffer(data)
+      ? data.toString("utf8")
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString("utf8")
+        : Buffer.from(data).toString("utf8")
     for (const raw of splitMessage(text)) {
       if (this.closed) return
       this.env.stats.framesIn++
@@ -271,7 +275,11 @@ export class Connection {
               return
             }
             this.sendError("auth_failed", error.message)
-            this.close(CloseCodes.unauthorized, error.reason)
+            // an expired token is refreshable (4403); anything else needs a different token (4401)
+            this.close(
+              error.reason === "expired_token" ? CloseCodes.tokenExpired : CloseCodes.unauthorized,
+              error.reason
+            )
           },
           onSuccess: (identity) => {
             this.authenticating = false
@@ -283,6 +291,13 @@ export class Connection {
             this.identity = identity
             this.scheduleExpiry()
             this.send({ type: "session_update", status: "refreshed" })
+            // the fresh token's rights apply at once: subscriptions it no longer allows end
+            for (const channel of [...this.subscriptions.keys()]) {
+              if (!identity.canRead(channel)) {
+                this.sendError("forbidden", `the refreshed token may not read ${channel}`, { channel })
+                this.dropSubscription(channel)
+              }
+            }
           }
         })
       )
@@ -322,14 +337,21 @@ export class Connection {
     })
     this.ackTimer = setInterval(() => this.flushAcks(), this.env.timing.cursorFlushMs)
     if (session) {
+      const loaded = Deferred.makeUnsafe<void>()
+      this.cursorsLoaded = Deferred.await(loaded)
       this.env.fork(
         this.env.transport.loadCursors(this.cursorKey).pipe(
           Effect.match({
-            onFailure: () => undefined,
+            onFailure: (error) => {
+              this.log("Warn", "could not load session cursors; subscriptions without a position start live", {
+                error: error.message
+              })
+            },
             onSuccess: (cursors) => {
               this.cursors = cursors
             }
-          })
+          }),
+          Effect.ensuring(Deferred.succeed(loaded, undefined))
         )
       )
     }
@@ -379,8 +401,9 @@ export class Connection {
     }
     const subscription = new Subscription(channel, this, this.env.stats)
     this.subscriptions.set(channel, subscription)
-    const start = since ?? this.cursors.get(channel)
     const run = Effect.gen({ self: this }, function* () {
+      yield* this.cursorsLoaded
+      const start = since ?? this.cursors.get(channel)
       if (existing) yield* this.env.hub.leave(existing)
       yield* this.env.hub.join(subscription)
       const { recovered, replayed } = yield* this.catchUp(subscription, start ?? (fromStart ? "start" : undefined))
@@ -447,6 +470,7 @@ export class Connection {
         if (replayed === 0) subscription.startAt(position)
         const half = limits.maxOutboundBytes / 2
         for (const entry of page.entries) {
+          if (this.closed || this.subscriptions.get(channel) !== subscription) return { recovered: false, replayed }
           subscription.replay(this.env.hub.framesFor(entry))
           // replay is paced by the socket: it must never trip the slow-consumer bound on its own
           if (this.outbound.buffered > half) yield* this.drained()
@@ -475,6 +499,12 @@ export class Connection {
       this.sendError("not_subscribed", `not subscribed to ${channel}`, { channel })
       return
     }
+    this.dropSubscription(channel)
+  }
+
+  private dropSubscription(channel: string): void {
+    const subscription = this.subscriptions.get(channel)
+    if (!subscription) return
     this.subscriptions.delete(channel)
     this.env.fork(this.env.hub.leave(subscription))
     this.send({ type: "unsubscribed", channel })
@@ -486,7 +516,9 @@ export class Connection {
       this.sendError("not_subscribed", `ack for ${channel}, which this connection is not subscribed to`, { channel })
       return
     }
-    if (position.epoch !== subscription.epoch || position.offset > subscription.offset) {
+    // before a (re)subscription has a position, an ack for what an earlier subscription delivered is accepted:
+    // it only moves this session's own cursor
+    if (subscription.epoch !== "" && (position.epoch !== subscription.epoch || position.offset > subscription.offset)) {
       this.sendError("bad_position", `ack beyond what was delivered on ${channel}`, { channel, path: ["offset"] })
       return
     }

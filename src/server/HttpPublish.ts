@@ -141,7 +141,12 @@ export const handle = (env: PublishEnv, req: IncomingMessage, res: ServerRespons
       decoded.push({ event: item.event, data: value.success })
     }
     const key = req.headers["idempotency-key"]
-    const idempotencyKey = typeof key === "string" && key.length > 0 && key.length <= 200 ? key : undefined
+    if (typeof key === "string" && key.length > 200) {
+      return yield* Effect.fail(
+        new HttpProblem(400, { error: "bad_idempotency_key", message: "Idempotency-Key is at most 200 characters" })
+      )
+    }
+    const idempotencyKey = typeof key === "string" && key.length > 0 ? key : undefined
     const positions: Array<Position> = []
     for (const [i, item] of decoded.entries()) {
       const options = idempotencyKey ? { idempotencyKey: batch ? `${idempotencyKey}#${i}` : idempotencyKey } : {}

@@ -6,7 +6,10 @@
 export interface Limits {
   /** Largest inbound frame accepted; bigger ones get `error {code: "frame_too_large"}`. Default 64 KiB. */
   readonly maxFrameBytes: number
-  /** Inbound frames far over the limit close the socket (ws maxPayload). Default 4 × maxFrameBytes. */
+  /**
+   * Inbound messages over this close the socket (ws maxPayload, close 1009); between maxFrameBytes and this they
+   * get `frame_too_large` and the connection stays. Default 256 KiB, or 4 × maxFrameBytes when that is larger.
+   */
   readonly maxPayloadBytes: number
   /** Bound on a connection's unsent output (ours plus the socket's). Over it, a client is closed 4001. 1 MiB. */
   readonly maxOutboundBytes: number

@@ -97,7 +97,12 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
     const fork = yield* FiberSet.makeRuntime<R>()
-    const limits: Limits = { ...defaultLimits, ...options.limits }
+    const limits: Limits = {
+      ...defaultLimits,
+      // ws closes only what is far over the frame limit: by default 4 × maxFrameBytes, at least 256 KiB
+      maxPayloadBytes: Math.max(defaultLimits.maxPayloadBytes, 4 * (options.limits?.maxFrameBytes ?? 0)),
+      ...options.limits
+    }
     const timing: Timing = { ...defaultTiming, ...options.timing }
     const codec = new ProtocolCodec(options.protocol)
     const stats = new Stats()
@@ -108,6 +113,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
     const connections = new Map<string, Connection>()
     const perUser = new Map<string, number>()
+    /** Connections counted against their user's limit (a refused one never was). */
+    const counted = new Set<Connection>()
     let draining = false
 
     const hub = new Hub(transport, codec, (entry, version, message) =>
@@ -155,13 +162,14 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         const count = (perUser.get(user) ?? 0) + 1
         if (count > limits.maxConnectionsPerUser) return false
         perUser.set(user, count)
+        counted.add(connection)
         return true
       },
       onClosed: (connection) => {
         if (!connections.delete(connection.id)) return
         stats.connectionsOpen--
         const user = connection.user
-        if (user) {
+        if (user && counted.delete(connection)) {
           const count = (perUser.get(user) ?? 1) - 1
           if (count <= 0) perUser.delete(user)
           else perUser.set(user, count)
@@ -282,9 +290,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        // new upgrades get 503 "draining" until the HTTP server is closed
         draining = true
         clearInterval(heartbeat)
-        http.off("upgrade", onUpgrade)
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }
         for (const connection of connections.values()) connection.send(goaway)
         const deadline = now() + timing.shutdownGraceMs
@@ -293,8 +301,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         }
         for (const connection of [...connections.values()])
           connection.close(CloseCodes.goingAway, "server shutting down")
-        clearInterval(heartbeat)
         http.off("request", onRequest)
+        http.off("upgrade", onUpgrade)
         if (!options.server) {
           yield* Effect.callback<void>((resume) => {
             http.close(() => resume(Effect.void))

@@ -52,6 +52,18 @@ layer(testServerLayer({ timing: { authTimeoutMs: 300 } }), { excludeTestServices
       })
   )
 
+  it.effect("an expired token in the authenticate frame closes 4403 (refreshable), not 4401", () =>
+    Effect.gen(function* () {
+      const server = yield* TidingsServer
+      const client = yield* Effect.promise(() => connectRaw(server.url))
+      client.send({
+        type: "authenticate",
+        token: yield* Effect.promise(() => sign({ sub: "x" }, { expiresInSeconds: -5 }))
+      })
+      expect((yield* Effect.promise(() => client.closed)).code).toBe(4403)
+    })
+  )
+
   it.effect("frames before authentication are refused with not_authenticated", () =>
     Effect.gen(function* () {
       const server = yield* TidingsServer

@@ -20,7 +20,7 @@ import { chatHandlers, SECRET, sign } from "./support/testServer.ts"
 const CLIENTS = 100
 const channel = "room:all"
 
-const startNode = (port: number, transport: Transport["Service"]) =>
+const startNode = (port: number, transport: Transport["Service"], maxOutboundBytes = 1024 * 1024) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
@@ -29,7 +29,7 @@ const startNode = (port: number, transport: Transport["Service"]) =>
         handlers: chatHandlers,
         port,
         auth: { secret: SECRET },
-        limits: { commandsPerSecond: 1000, commandBurst: 1000, maxConnectionsPerUser: 1000 },
+        limits: { commandsPerSecond: 1000, commandBurst: 1000, maxConnectionsPerUser: 1000, maxOutboundBytes },
         timing: { shutdownGraceMs: 2000 }
       }).pipe(Layer.provide(Layer.succeed(Transport, transport))),
       scope
@@ -113,6 +113,41 @@ describe("graceful shutdown", () => {
     for (const client of clients) client.close()
     await Effect.runPromise(Scope.close(second.scope, Exit.void))
   }, 60_000)
+
+  it("while draining, new upgrades get HTTP 503 draining", async () => {
+    const transport = await Effect.runPromise(Memory.make())
+    const port = await freePort()
+    const node = await Effect.runPromise(startNode(port, transport, 64 * 1024 * 1024))
+    const url = `ws://127.0.0.1:${port}/ws`
+    const stuck = await connectRaw(url)
+    stuck.send({ type: "authenticate", token: await sign({ sub: "slow", channels: ["room:*"] }) })
+    await stuck.next((f) => f.type === "welcome")
+    stuck.send({ type: "subscribe", channel: "room:big" })
+    await stuck.next((f) => f.type === "subscribed")
+    ;(stuck.ws as unknown as { _socket: import("node:net").Socket })._socket.pause()
+    for (let i = 0; i < 250; i++)
+      await Effect.runPromise(
+        transport.append("room:big", {
+          event: "said",
+          data: JSON.stringify({ from: "x", body: "b".repeat(60_000) }),
+          version: 2,
+          time: 0
+        })
+      )
+    await new Promise((r) => setTimeout(r, 100))
+    const closing = Effect.runPromise(Scope.close(node.scope, Exit.void)) // waits for the stuck client's buffer
+    await new Promise((r) => setTimeout(r, 100))
+    const refused = await connectRaw(url).then(
+      () => ({ status: 101, body: "{}" }),
+      (e: { status?: number; body?: string; message: string }) => ({
+        status: e.status ?? e.message,
+        body: e.body ?? "{}"
+      })
+    )
+    expect(refused?.status).toBe(503)
+    expect(JSON.parse(refused.body)).toMatchObject({ error: "draining" })
+    await closing
+  }, 30_000)
 
   it("`tidings serve` answers SIGTERM with goaway, closes 1001, and exits 0", async () => {
     const port = await freePort()

@@ -44,6 +44,31 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
       })
     )
 
+    it.effect("a refreshed token with narrower rights ends the subscriptions it no longer allows", () =>
+      Effect.gen(function* () {
+        const server = yield* TidingsServer
+        const client = yield* Effect.promise(async () => {
+          const c = await connectRaw(server.url)
+          c.send({ type: "authenticate", token: await sign({ sub: "nina", channels: ["room:*", "ops:*"] }) })
+          await c.next((f) => f.type === "welcome")
+          return c
+        })
+        client.send({ type: "subscribe", channel: "ops:1" })
+        client.send({ type: "subscribe", channel: "room:1" })
+        yield* next(client, (f) => f.type === "subscribed" && f.channel === "room:1")
+        client.send({
+          type: "authenticate",
+          token: yield* Effect.promise(() => sign({ sub: "nina", channels: ["room:*"] }))
+        })
+        expect(yield* next(client, (f) => f.type === "unsubscribed")).toMatchObject({ channel: "ops:1" })
+        yield* server.publishUnknown("ops:1", "tick", { n: 1 })
+        yield* server.publishUnknown("room:1", "tick", { n: 1 })
+        yield* next(client, (f) => f.type === "event" && f.channel === "room:1")
+        expect(client.frames.some((f) => f.type === "event" && f.channel === "ops:1")).toBe(false)
+        client.close()
+      })
+    )
+
     it.effect("without a refresh, the connection is closed 4403 when the token expires", () =>
       Effect.gen(function* () {
         const server = yield* TidingsServer
