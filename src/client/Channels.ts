@@ -57,7 +57,15 @@ interface Entry {
   refused: ServerError | undefined
   /** With no position yet, ask for everything the channel retains. */
   fromStart: boolean
+  /** Subscribes refused as `unavailable` in a row (the server's broker is down): the next retry waits longer. */
+  retries: number
+  retryTimer: ReturnType<typeof setTimeout> | undefined
 }
+
+/** Error codes that answer a subscribe; other errors naming a channel (an ack's `bad_position`) do not. */
+const subscribeRefusals = new Set(["forbidden", "too_many_subscriptions", "unavailable"])
+/** Retry delays after `unavailable`: 500 ms, doubling up to 5 s. */
+const retryDelayMs = (retries: number) => Math.min(250 * 2 ** retries, 5_000)
 
 export class Channels {
   private readonly entries = new Map<string, Entry>()
@@ -155,6 +163,7 @@ export class Channels {
     this.closed = true
     this.acks.cancel()
     for (const entry of this.entries.values()) {
+      if (entry.retryTimer !== undefined) clearTimeout(entry.retryTimer)
       entry.delivery.clear()
       for (const sub of entry.subscriptions) sub.settle(undefined, failure)
     }
@@ -190,6 +199,12 @@ export class Channels {
     if (verdict._tag === "EpochChanged") this.reportReset(entry, "epoch_changed", verdict.position, verdict.previous)
     const { channel, position, recovered, replayed } = frame
     entry.live = { channel, position, recovered, replayed }
+    entry.retries = 0
+    // An ack held back while the channel was being (re)subscribed: the server takes it from now on.
+    const due = entry.state.takeAck()
+    if (due !== undefined && due.epoch === position.epoch) {
+      this.port.send({ type: "ack", channel, epoch: due.epoch, offset: due.offset })
+    }
     for (const sub of entry.subscriptions) sub.settle(entry.live)
   }
 
@@ -200,11 +215,27 @@ export class Channels {
     this.reportReset(entry, frame.reason, frame.position, previous)
   }
 
-  /** An error frame naming `channel`: if it answers our subscribe, stop asking for that channel. */
+  /**
+   * An error frame naming `channel`: if it refuses our subscribe, stop asking for that channel — except
+   * `unavailable` (the server cannot reach its broker now), which is asked again after a delay.
+   */
   refused(channel: string, error: ServerError): void {
     const entry = this.entries.get(channel)
-    if (entry === undefined || !entry.subscribing) return
+    if (entry === undefined || !entry.subscribing || !subscribeRefusals.has(error.code)) return
     entry.subscribing = false
+    if (error.code === "unavailable") {
+      if (entry.retryTimer !== undefined) clearTimeout(entry.retryTimer)
+      entry.retryTimer = setTimeout(
+        () => {
+          entry.retryTimer = undefined
+          if (!this.closed && entry.mode === "wanted" && !entry.subscribing && entry.live === undefined) {
+            this.sendSubscribe(entry)
+          }
+        },
+        retryDelayMs(++entry.retries)
+      )
+      return
+    }
     entry.mode = "dropped"
     entry.refused = error
     for (const sub of entry.subscriptions) sub.settle(undefined, error)
@@ -221,7 +252,9 @@ export class Channels {
       subscribing: false,
       live: undefined,
       refused: undefined,
-      fromStart: false
+      fromStart: false,
+      retries: 0,
+      retryTimer: undefined
     }
     this.entries.set(channel, entry)
     return entry
@@ -279,11 +312,14 @@ export class Channels {
     })
   }
 
-  /** Acks wait while disconnected and go out after the next welcome's resubscribes. */
+  /**
+   * Acks wait while disconnected, and for a wanted channel until its `subscribed` on the new connection (the
+   * server refuses an ack for a subscription that is still replaying).
+   */
   private sendAcks(): void {
     if (!this.port.welcomed()) return
     for (const entry of this.entries.values()) {
-      if (entry.mode === "dropped") continue
+      if (entry.mode === "dropped" || (entry.mode === "wanted" && entry.live === undefined)) continue
       const p = entry.state.takeAck()
       if (p !== undefined)
         this.port.send({ type: "ack", channel: entry.state.channel, epoch: p.epoch, offset: p.offset })

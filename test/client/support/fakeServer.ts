@@ -36,6 +36,11 @@ export interface FakeServerOptions {
   readonly heartbeatMs?: number
   /** Returns the user for a token, or undefined to refuse it (error auth_failed, close 4401). Default: anyone. */
   readonly authenticate?: (token: string | undefined) => string | undefined
+  /**
+   * Runs before a subscribe is answered (it may wait, or send frames of its own); returning a frame answers the
+   * subscribe with it instead (an `error` refusing it, say).
+   */
+  readonly beforeSubscribe?: (conn: FakeConnection, channel: string) => Frame | undefined | Promise<Frame | undefined>
   readonly onCommand?: (
     name: string,
     payload: unknown,
@@ -235,8 +240,14 @@ export const start = async (options: FakeServerOptions): Promise<FakeServer> => 
       return
     }
     switch (frame.type) {
-      case "subscribe":
-        return subscribe(conn, frame.channel as string, frame.since as Position | undefined)
+      case "subscribe": {
+        const channel = frame.channel as string
+        if (options.beforeSubscribe) {
+          const answer = await options.beforeSubscribe(conn, channel)
+          if (answer !== undefined) return conn.send(answer)
+        }
+        return subscribe(conn, channel, frame.since as Position | undefined)
+      }
       case "unsubscribe":
         conn.subscriptions.delete(frame.channel as string)
         return conn.send({ type: "unsubscribed", channel: frame.channel as string })
