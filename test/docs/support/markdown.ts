@@ -1,5 +1,5 @@
 /**
- * Reads the fenced code blocks of the user docs (docs/*.md), with the line each starts on, for the tests that
+ * Reads the fenced code blocks of the user docs (docs/*.md and README.md), with the line each starts on, for the tests that
  * compile the TypeScript samples and check the JSON examples. Knows Markdown fences only, nothing of what the
  * blocks mean.
  */
@@ -60,6 +60,8 @@ export const docFiles = (): ReadonlyArray<string> =>
     .filter((name) => name.endsWith(".md"))
     .sort()
 
-/** The code blocks of every `docs/*.md`. */
-export const allCodeBlocks = (): ReadonlyArray<CodeBlock> =>
-  docFiles().flatMap((name) => codeBlocks(`docs/${name}`, readFileSync(join(docsDir, name), "utf8")))
+/** The code blocks of every `docs/*.md`, and of the README (its first lines are what newcomers copy). */
+export const allCodeBlocks = (): ReadonlyArray<CodeBlock> => [
+  ...docFiles().flatMap((name) => codeBlocks(`docs/${name}`, readFileSync(join(docsDir, name), "utf8"))),
+  ...codeBlocks("README.md", readFileSync(join(docsDir, "..", "README.md"), "utf8"))
+]
