@@ -213,8 +213,24 @@ export class Connection<V extends VersionDef> implements Client<V> {
 
   private resolveToken(): Promise<string | undefined> {
     const token = this.options.token
-    // A getter that throws becomes a rejection, handled like a failed connection.
-    return new Promise((resolve) => resolve(typeof token === "function" ? token() : token))
+    // A getter that throws becomes a rejection, handled like a failed connection; one that never settles is
+    // given up on after connectTimeoutMs, so the client keeps retrying instead of hanging in "connecting".
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no token within ${this.connectTimeoutMs} ms`)),
+        this.connectTimeoutMs
+      )
+      Promise.resolve(typeof token === "function" ? token() : token).then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        }
+      )
+    })
   }
 
   private open(id: number, token: string | undefined): void {

@@ -7,6 +7,7 @@
  * error and a payload error can be told apart and each gets the path of its bad field.
  */
 import { Schema } from "effect"
+import { ChannelName } from "./ChannelName.ts"
 import { ErrorCode } from "./ErrorCode.ts"
 import { Epoch, Offset, Position } from "./Position.ts"
 
@@ -14,17 +15,8 @@ import { Epoch, Offset, Position } from "./Position.ts"
 const frame = <const Type extends string, const Fields extends Schema.Struct.Fields>(type: Type, fields: Fields) =>
   Schema.Struct({ type: Schema.tag(type), ...fields })
 
-/** No whitespace or control characters: channel names appear in logs, metrics and URLs. */
-const printable = /^[^\s\x00-\x1f\x7f]*$/
+export { ChannelName }
 
-export const ChannelName = Schema.String.check(
-  Schema.isMinLength(1),
-  Schema.isMaxLength(256),
-  Schema.isPattern(printable, { message: "channel names may not contain whitespace or control characters" })
-).annotate({
-  identifier: "ChannelName",
-  description: "A channel name such as run:123 or user:alice"
-})
 const CommandId = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64))
 
 // ---- client → server ---------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * Fan-out: one live transport listener per channel per node, shared by every local subscription to it.
  *
  * An entry from the transport is turned into frames once per protocol version (EntryFrames) and offered to
- * each subscription in plain code — no Effect, no re-encoding per recipient. A Subscription merges replay with
+ * each subscription in plain code — no Effect, no re-encoding per recipient; Outbound turns a shared frame into
+ * bytes once for all its recipients. A Subscription merges replay with
  * live delivery: while it replays history, live entries are buffered; when it goes live, the buffer is drained
  * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
  */
@@ -12,36 +13,49 @@ import type { ResetReason } from "../protocol/Frames.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import type { Entry, TransportError, TransportShape } from "../transports/Transport.ts"
-import type { Outbound } from "./Outbound.ts"
+import { type Outbound, SharedFrame } from "./Outbound.ts"
 import type { Stats } from "./Stats.ts"
 
-/** The frames of one entry, built lazily once per protocol version. `null` = that version does not see it. */
+/**
+ * The frames of one entry, built lazily once per protocol version. `null` = that version does not see it.
+ * `shared` says whether many subscribers will get these frames (a live entry) or one (replay): Outbound then
+ * sends shared frames as bytes built once for all sockets.
+ */
 export class EntryFrames {
-  private readonly byVersion = new Map<number, string | null>()
+  private readonly byVersion = new Map<number, SharedFrame | null>()
+  /** The version asked for last and its frame: subscribers of one channel mostly speak one version. */
+  private lastVersion = -1
+  private lastFrame: SharedFrame | null = null
+  readonly latestValue: boolean
 
   constructor(
     readonly entry: Entry,
     private readonly codec: ProtocolCodec,
-    private readonly onError: (entry: Entry, version: number, message: string) => void
-  ) {}
-
-  forVersion(version: number): string | null {
-    let frame = this.byVersion.get(version)
-    if (frame !== undefined) return frame
-    const { entry } = this
-    const translated = this.codec.translateEvent(entry.event, entry.data, entry.version, version)
-    if (Result.isFailure(translated)) {
-      this.onError(entry, version, translated.failure.message)
-      frame = null
-    } else {
-      frame = translated.success ? encodeEventFrame(entry, translated.success.event, translated.success.data) : null
-    }
-    this.byVersion.set(version, frame)
-    return frame
+    private readonly onError: (entry: Entry, version: number, message: string) => void,
+    private readonly shared: boolean = true
+  ) {
+    this.latestValue = codec.isLatestValue(entry.event)
   }
 
-  get latestValue(): boolean {
-    return this.codec.isLatestValue(this.entry.event)
+  forVersion(version: number): SharedFrame | null {
+    if (version === this.lastVersion) return this.lastFrame
+    let frame = this.byVersion.get(version)
+    if (frame === undefined) {
+      const { entry } = this
+      const translated = this.codec.translateEvent(entry.event, entry.data, entry.version, version)
+      if (Result.isFailure(translated)) {
+        this.onError(entry, version, translated.failure.message)
+        frame = null
+      } else {
+        frame = translated.success
+          ? new SharedFrame(encodeEventFrame(entry, translated.success.event, translated.success.data), this.shared)
+          : null
+      }
+      this.byVersion.set(version, frame)
+    }
+    this.lastVersion = version
+    this.lastFrame = frame
+    return frame
   }
 }
 
@@ -178,11 +192,11 @@ export class Hub {
 
   /** Frames for an entry read from history, for one subscription (not shared). */
   framesFor(entry: Entry): EntryFrames {
-    return new EntryFrames(entry, this.codec, this.onFrameError)
+    return new EntryFrames(entry, this.codec, this.onFrameError, false)
   }
 
   private dispatch(feed: Feed, entry: Entry): void {
-    const frames = new EntryFrames(entry, this.codec, this.onFrameError)
+    const frames = new EntryFrames(entry, this.codec, this.onFrameError, feed.subscriptions.size > 1)
     for (const subscription of feed.subscriptions) subscription.offer(frames)
   }
 }

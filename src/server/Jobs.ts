@@ -11,6 +11,8 @@ export interface Jobs {
   /** Interrupts the job and waits for its finalizers; false when no such job runs. */
   readonly cancel: (id: string) => Effect.Effect<boolean>
   readonly running: (id: string) => Effect.Effect<boolean>
+  /** Interrupts every job and waits for their finalizers (server shutdown, before sockets close). */
+  readonly interruptAll: Effect.Effect<void>
 }
 
 export const make = Effect.gen(function* () {
@@ -35,7 +37,8 @@ export const make = Effect.gen(function* () {
         yield* FiberMap.remove(map, id)
         return true
       }),
-    running: (id) => FiberMap.has(map, id)
+    running: (id) => FiberMap.has(map, id),
+    interruptAll: FiberMap.clear(map)
   }
   return jobs
 })

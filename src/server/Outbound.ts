@@ -6,6 +6,13 @@
  * acked position). Latest-value frames conflate: while a socket is backed up, only the newest frame per key
  * is kept, and it does not count toward the bound.
  *
+ * Fan-out frames arrive as `SharedFrame`s — one object per (entry, protocol version), the same for every
+ * recipient — so the bytes of a tick's batch are built once and handed to every socket that got the same batch:
+ * a one-frame batch sends the frame's own Buffer, and a multi-frame batch equal to the previous socket's (the
+ * usual case: the subscribers of one channel are flushed one after another) reuses its joined Buffer. Per socket
+ * there is then no string join, no UTF-8 encoding and no byte counting left, only the write itself. Control
+ * frames (replies, errors, pings) are plain strings and go out as text.
+ *
  * Frames are counted in UTF-16 code units (string length), a cheap bound that is never below the byte count
  * of ASCII JSON; docs/security.md states it.
  */
@@ -14,25 +21,82 @@ import type { WebSocket } from "ws"
 /** The part of a ws socket this module uses (so tests and benches can pass a fake). */
 export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState">
 
+/**
+ * A frame written to many sockets: its text, and its UTF-8 bytes built on first use. `shared` says whether
+ * several sockets will get it (a live entry fanned out); a frame for one socket (replay) is sent as text, since
+ * building bytes it alone uses would only add a copy.
+ */
+export class SharedFrame {
+  private buffer: Buffer | undefined
+
+  constructor(
+    readonly text: string,
+    readonly shared: boolean
+  ) {}
+
+  get length(): number {
+    return this.text.length
+  }
+
+  get bytes(): Buffer {
+    if (this.buffer === undefined) this.buffer = Buffer.from(this.text)
+    return this.buffer
+  }
+}
+
+export type OutFrame = string | SharedFrame
+
 const OPEN = 1
+const SEPARATOR = Buffer.from("\n")
+/** Buffers are sent as text messages: they hold UTF-8 JSON frames. */
+const AS_TEXT = { binary: false } as const
 
 const dirty: Array<Outbound> = []
 let flushScheduled = false
+
+/** The last multi-frame batch built during this flush pass, reused by the next socket with the same frames. */
+let lastBatch: ReadonlyArray<OutFrame> | undefined
+let lastBatchBytes: Buffer | undefined
+
+const sameFrames = (a: ReadonlyArray<OutFrame>, b: ReadonlyArray<OutFrame>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** The bytes of a batch of shared frames, joined by newlines (built once per distinct batch per pass). */
+const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
+  if (lastBatch !== undefined && sameFrames(lastBatch, frames)) return lastBatchBytes!
+  const parts: Array<Buffer> = []
+  for (let i = 0; i < frames.length; i++) {
+    if (i > 0) parts.push(SEPARATOR)
+    parts.push((frames[i] as SharedFrame).bytes)
+  }
+  lastBatch = frames
+  lastBatchBytes = Buffer.concat(parts)
+  return lastBatchBytes
+}
+
+const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
 
 const flushAll = () => {
   flushScheduled = false
   // a flush can enqueue more (it cannot today, but keep the loop safe): take the current batch only
   const batch = dirty.splice(0, dirty.length)
   for (const out of batch) out.flush()
+  lastBatch = undefined
+  lastBatchBytes = undefined
 }
 
 export class Outbound {
-  private frames: Array<string> = []
+  private frames: Array<OutFrame> = []
   private bytes = 0
+  /** Whether every queued frame is a shared one (then the batch can be sent as shared bytes). */
+  private allShared = true
   private queued = false
   private closed = false
   /** Latest-value frames waiting for the socket to drain, by conflation key. */
-  private latest: Map<string, string> | undefined
+  private latest: Map<string, OutFrame> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
@@ -48,10 +112,11 @@ export class Outbound {
     return this.bytes + this.socket.bufferedAmount
   }
 
-  push(frame: string): void {
+  push(frame: OutFrame): void {
     if (this.closed) return
     this.frames.push(frame)
     this.bytes += frame.length
+    if (typeof frame === "string" || !frame.shared) this.allShared = false
     if (this.bytes + this.socket.bufferedAmount > this.maxBytes) {
       this.close()
       this.onOverflow()
@@ -64,7 +129,7 @@ export class Outbound {
    * Queues a latest-value frame. While the socket is backed up (more than a quarter of the bound waiting), a
    * newer frame with the same key replaces an older one instead of queueing behind it.
    */
-  pushLatest(key: string, frame: string): void {
+  pushLatest(key: string, frame: OutFrame): void {
     if (this.closed) return
     if (this.socket.bufferedAmount + this.bytes > this.maxBytes / 4) {
       if (!this.latest) this.latest = new Map()
@@ -91,22 +156,27 @@ export class Outbound {
     if (this.closed || this.socket.readyState !== OPEN) {
       this.frames = []
       this.bytes = 0
+      this.allShared = true
       return
     }
     if (this.latest && this.socket.bufferedAmount <= this.maxBytes / 4) {
       for (const frame of this.latest.values()) {
         this.frames.push(frame)
         this.bytes += frame.length
+        if (typeof frame === "string" || !frame.shared) this.allShared = false
       }
       this.latest = undefined
     }
-    const count = this.frames.length
+    const frames = this.frames
+    const count = frames.length
     if (count > 0) {
-      const message = count === 1 ? this.frames[0]! : this.frames.join("\n")
       const bytes = this.bytes
+      const shared = this.allShared
       this.frames = []
       this.bytes = 0
-      this.socket.send(message)
+      this.allShared = true
+      if (shared) this.socket.send(count === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
+      else this.socket.send(count === 1 ? textOf(frames[0]!) : frames.map(textOf).join("\n"))
       this.onWrite(count, bytes)
     }
     // conflated frames still waiting for the socket to drain: look again shortly (not every tick: no spinning)
@@ -128,6 +198,7 @@ export class Outbound {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.frames = []
     this.bytes = 0
+    this.allShared = true
     this.latest = undefined
   }
 }

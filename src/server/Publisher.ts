@@ -4,6 +4,7 @@
  * publish from this node and one from another node reach subscribers the same way.
  */
 import { Clock, Effect, Result, Schema } from "effect"
+import { channelNameProblem } from "../protocol/ChannelName.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { type AppendOptions, TransportError, type TransportShape } from "../transports/Transport.ts"
@@ -16,21 +17,6 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEve
 }) {}
 
 export type PublishError = InvalidEvent | TransportError
-
-const hasSpaceOrControl = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c <= 0x20 || c === 0x7f) return true
-  }
-  return false
-}
-
-export const channelNameProblem = (channel: string): string | undefined =>
-  channel.length === 0 || channel.length > 256
-    ? "channel names are 1 to 256 characters"
-    : hasSpaceOrControl(channel)
-      ? "channel names may not contain whitespace or control characters"
-      : undefined
 
 export interface Publisher {
   /** `data` is the event's typed value (as handlers produce it). */

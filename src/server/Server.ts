@@ -293,6 +293,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         // new upgrades get 503 "draining" until the HTTP server is closed
         draining = true
         clearInterval(heartbeat)
+        // jobs end first, so their final events (a run's "cancelled" completion) reach connected clients
+        yield* jobs.interruptAll
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }
         for (const connection of connections.values()) connection.send(goaway)
         const deadline = now() + timing.shutdownGraceMs

@@ -203,7 +203,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     link.recoverStream = () => watcher.sync()
 
     yield* Effect.addFinalizer(() => Effect.promise(() => feed.close()))
-    watchConnection(nc, link, watcher, report)
+    watchConnection(nc, link, watcher, feed, report)
     const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${stream}`, {
       callback: (error, message) => {
         if (error !== null) return
@@ -329,6 +329,7 @@ const watchConnection = (
   nc: NatsConnection,
   link: Link,
   watcher: StreamWatcher,
+  feed: LiveFeed,
   report: (message: string, cause: unknown) => void
 ): void => {
   void (async () => {
@@ -336,6 +337,7 @@ const watchConnection = (
       if (status.type === "disconnect") link.disconnected()
       else if (status.type === "reconnect") {
         link.reconnected()
+        feed.resume()
         // The server may have lost or recreated the stream while we were away.
         watcher.sync().catch((cause) => report("tidings nats: checking the stream after reconnecting failed", cause))
       }

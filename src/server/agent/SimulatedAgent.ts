@@ -27,6 +27,8 @@ interface Run {
   readonly channel: string
   readonly executionId: string
   finished: boolean
+  /** Set by `cancel`; a run interrupted without one was stopped by the server shutting down. */
+  cancelReason: string | undefined
   checkpoint: { readonly stepId: string; readonly answer: Deferred.Deferred<unknown> } | undefined
 }
 
@@ -163,7 +165,7 @@ export const make = (options: SimulatedAgentOptions = {}): Handlers<AgentProtoco
           yield* publish(channel, "completion", {
             outcome: "cancelled",
             executionId,
-            reason: "cancelled by the user"
+            reason: run.cancelReason ?? "stopped: the server shut down"
           }).pipe(Effect.ignore)
         })
       ),
@@ -190,6 +192,7 @@ export const make = (options: SimulatedAgentOptions = {}): Handlers<AgentProtoco
           channel: `run:${id}`,
           executionId: `e-${id}`,
           finished: false,
+          cancelReason: undefined,
           checkpoint: undefined
         }
         runs.set(id, run)
@@ -201,6 +204,7 @@ export const make = (options: SimulatedAgentOptions = {}): Handlers<AgentProtoco
         const found = owned(payload.runId, context)
         if (found.error) return yield* Effect.fail(found.error)
         if (found.run.finished) return { outcome: "already_finished" as const }
+        found.run.cancelReason = payload.reason ?? "cancelled by the user"
         const cancelled = yield* context.jobs.cancel(payload.runId)
         return { outcome: cancelled ? ("cancelled" as const) : ("already_finished" as const) }
       }),

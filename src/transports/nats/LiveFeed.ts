@@ -12,6 +12,11 @@
  * filled from history (`ChannelLog.read`) before anything later is delivered, and an entry of another epoch is
  * delivered as is (the caller resets). When the stream is recreated its sequences restart, so Nats.ts calls
  * `restart` and the consumer starts over at sequence 1 of the new stream.
+ *
+ * After every reconnect Nats.ts calls `resume`: a fresh consumer starts right after the last message dispatched,
+ * instead of relying on nats.js to recover its own. nats.js 3.4's ordered consumer stalls after a server
+ * restart: it re-creates itself, but its first pull then asks for 0 messages (the pending count of the pull lost
+ * with the old server is never cleared), and it only recovers after two missed idle heartbeats (30 s).
  */
 import { type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import type { Position } from "../../protocol/Position.ts"
@@ -37,6 +42,10 @@ export class LiveFeed {
   private closed = false
   private restarting = false
   private restartAgain = false
+  /** The next (re)start begins at sequence 1: the stream was recreated. */
+  private fromStart = false
+  /** Stream sequence after the last message the current consumer dispatched; where `resume` starts. */
+  private nextSeq = 1
   private readonly fillBatch: number
   private readonly pullBatch: number
 
@@ -82,6 +91,18 @@ export class LiveFeed {
   /** The stream was recreated (its sequences restarted): consume it again from its first message. */
   restart(): void {
     if (this.started === undefined || this.closed) return
+    this.fromStart = true
+    this.reopen()
+  }
+
+  /** The connection came back: consume with a fresh consumer from the first message not dispatched yet. */
+  resume(): void {
+    // Before the first consumer exists, its start (still under way, or retried by the next `add`) suffices.
+    if (this.messages !== undefined) this.reopen()
+  }
+
+  private reopen(): void {
+    if (this.started === undefined || this.closed) return
     if (this.restarting) {
       this.restartAgain = true
       return
@@ -91,7 +112,9 @@ export class LiveFeed {
     void (async () => {
       do {
         this.restartAgain = false
-        await this.startRetrying(1)
+        const from = this.fromStart ? 1 : this.nextSeq
+        this.fromStart = false
+        await this.startRetrying(from)
       } while (this.restartAgain && !this.closed)
       this.restarting = false
     })()
@@ -143,6 +166,7 @@ export class LiveFeed {
     const generation = ++this.generation
     const { js, jsm, config } = this.link
     const startSeq = fromSeq ?? (await this.link.call(() => jsm.streams.info(config.stream))).state.last_seq + 1
+    if (generation === this.generation) this.nextSeq = startSeq
     const consumer = await this.link.call(() =>
       js.consumers.get(config.stream, {
         filter_subjects: `${config.prefix}.*`,
@@ -157,7 +181,9 @@ export class LiveFeed {
     const messages = await consumer.consume({
       max_messages: this.pullBatch,
       callback: (message) => {
-        if (generation === this.generation) this.dispatch(message)
+        if (generation !== this.generation) return
+        this.nextSeq = message.seq + 1
+        this.dispatch(message)
       }
     })
     const previous = this.messages
