@@ -418,4 +418,43 @@ describeNats("NATS transport during a server outage", () => {
       }),
     30_000
   )
+
+  // nats.js 3.4's ordered consumer, re-created after a server restart, pulls 0 messages and stalls for 30 s when
+  // a pull was lost with the old server (appends kept coming until it stopped): the feed must not rely on it.
+  it.live(
+    "listeners keep hearing, at once, after a restart that cut a busy feed",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startNatsServer({ binary: binary! })),
+          (s) => Effect.promise(() => s.close())
+        )
+        const t: TransportShape = yield* Nats.make({ url: server.url, ...names(), reconnectWaitMs: 200 })
+        const heard = collector()
+        yield* t.listen("c", heard.listener)
+        let stop = false
+        let appended = 0
+        const appending = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            while (!stop) {
+              const result = yield* Effect.result(t.append("c", publication(appended + 1)))
+              if (result._tag === "Success") appended = result.success.offset
+              yield* Effect.sleep(20)
+            }
+          })
+        )
+        yield* eventually("some entries heard", () => heard.received.length >= 20)
+        yield* Effect.promise(() => server.stop())
+        yield* Effect.sleep(1000)
+        yield* Effect.promise(() => server.restart())
+        yield* eventuallyEffect("healthy again", t.healthy, 10_000)
+        const before = appended
+        yield* eventually("appends again", () => appended >= before + 20)
+        stop = true
+        yield* Fiber.join(appending)
+        yield* eventually("heard every entry", () => heard.received.length >= appended, 5_000)
+        expect(heard.received.map((e) => e.offset)).toEqual(range(1, appended))
+      }),
+    30_000
+  )
 })

@@ -42,6 +42,20 @@ export const make = (options: SimulatedAgentOptions = {}): Handlers<AgentProtoco
   const stepCount = options.steps ?? 5
   const maxRuns = options.maxRunsPerUser ?? 5
   const runs = new Map<string, Run>()
+  /** Finished runs are remembered (for `cancel` → already_finished) up to this many, oldest forgotten first. */
+  const keepFinished = 1000
+  const finish = (run: Run) => {
+    run.finished = true
+    let finished = 0
+    for (const r of runs.values()) if (r.finished) finished++
+    for (const [id, r] of runs) {
+      if (finished <= keepFinished) break
+      if (r.finished) {
+        runs.delete(id)
+        finished--
+      }
+    }
+  }
   const active = (owner: string | null) => [...runs.values()].filter((r) => r.owner === owner && !r.finished).length
 
   const script = (run: Run, query: string, publish: Publish<AgentProtocol>) =>
@@ -169,7 +183,7 @@ export const make = (options: SimulatedAgentOptions = {}): Handlers<AgentProtoco
           }).pipe(Effect.ignore)
         })
       ),
-      Effect.ensuring(Effect.sync(() => (run.finished = true)))
+      Effect.ensuring(Effect.sync(() => finish(run)))
     )
 
   const owned = (runId: string, context: CommandContext<AgentProtocol>) => {
