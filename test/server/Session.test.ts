@@ -18,7 +18,7 @@ const login = (url: string, expiresInSeconds: number, sub = "tina") =>
     return client
   })
 
-layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 } }), { excludeTestServices: true })(
+layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 400 } }), { excludeTestServices: true })(
   "session",
   (it) => {
     it.effect("warns before the token expires, accepts a fresh token in band, and stays open past the old expiry", () =>
@@ -88,8 +88,8 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 150 }
         const started = Date.now()
         const { code } = yield* Effect.promise(() => silent.closed)
         expect(code).toBe(CloseCodes.heartbeatTimeout)
-        expect(Date.now() - started).toBeLessThan(3 * 150 + 200)
-        yield* Effect.sleep("400 millis")
+        expect(Date.now() - started).toBeLessThan(3 * 400 + 300)
+        yield* Effect.sleep("900 millis")
         expect(alive.ws.readyState).toBe(1)
         alive.close()
       })
