@@ -45,6 +45,8 @@ export interface ConnectionEnv {
   /** Forks an effect into the server's scope. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly runCommand: CommandRunner
+  /** Records one publish → socket-write latency (ms), once per write that carried an event. */
+  readonly observeDeliveryLatency: (ms: number) => void
   readonly newSession: () => string
   /** Called once when the connection has closed and cleaned up. */
   readonly onClosed: (connection: Connection) => void
@@ -86,10 +88,11 @@ export class Connection {
         env.stats.slowConsumerCloses++
         this.close(CloseCodes.slowConsumer, "slow consumer: outbound buffer full; reconnect and resume")
       },
-      (frames, bytes) => {
+      (frames, bytes, oldestEventTime) => {
         env.stats.framesOut += frames
         env.stats.bytesOut += bytes
         env.stats.messagesOut++
+        if (oldestEventTime !== undefined) env.observeDeliveryLatency(env.now() - oldestEventTime)
       }
     )
     this.bucket = new TokenBucket(env.limits.commandsPerSecond, env.limits.commandBurst, env.now())

@@ -48,7 +48,11 @@ export class EntryFrames {
         frame = null
       } else {
         frame = translated.success
-          ? new SharedFrame(encodeEventFrame(entry, translated.success.event, translated.success.data), this.shared)
+          ? new SharedFrame(
+              encodeEventFrame(entry, translated.success.event, translated.success.data),
+              this.shared,
+              entry.time
+            )
           : null
       }
       this.byVersion.set(version, frame)
@@ -124,6 +128,11 @@ export class Subscription {
       this.offset = entry.offset - 1
     }
     if (entry.offset <= this.offset) return
+    if (entry.offset > this.offset + 1) {
+      // the transport could not fill a gap (an outage longer than retention): the range is gone, say so
+      this.sink.sendReset(this.channel, "trimmed", { epoch: entry.epoch, offset: entry.offset - 1 })
+      this.stats.bump(this.stats.resets, "trimmed")
+    }
     this.offset = entry.offset
     const frame = frames.forVersion(this.sink.version)
     if (frame === null) return

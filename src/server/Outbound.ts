@@ -31,7 +31,9 @@ export class SharedFrame {
 
   constructor(
     readonly text: string,
-    readonly shared: boolean
+    readonly shared: boolean,
+    /** When the entry was published (ms since the epoch), for the publish → socket-write latency metric. */
+    readonly time?: number
   ) {}
 
   get length(): number {
@@ -79,6 +81,12 @@ const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
 
 const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
 
+/** The publish time of the first event frame in a write (frames are queued in publish order per channel). */
+const oldestEventTime = (frames: ReadonlyArray<OutFrame>): number | undefined => {
+  for (const frame of frames) if (typeof frame !== "string" && frame.time !== undefined) return frame.time
+  return undefined
+}
+
 const flushAll = () => {
   flushScheduled = false
   // a flush can enqueue more (it cannot today, but keep the loop safe): take the current batch only
@@ -98,13 +106,18 @@ export class Outbound {
   /** Latest-value frames waiting for the socket to drain, by conflation key. */
   private latest: Map<string, OutFrame> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** Extra room for one frame larger than half the bound while it is in flight. */
+  private allowance = 0
 
   constructor(
     private readonly socket: SocketLike,
     private readonly maxBytes: number,
     private readonly onOverflow: () => void,
-    /** Called after each socket write with the number of frames and bytes written. */
-    private readonly onWrite: (frames: number, bytes: number) => void = () => {}
+    /**
+     * Called after each socket write with the number of frames and bytes written, and the publish time of the
+     * oldest event in the write (undefined when it carried no event).
+     */
+    private readonly onWrite: (frames: number, bytes: number, oldestEventTime: number | undefined) => void = () => {}
   ) {}
 
   /** Bytes waiting here plus bytes the socket has not handed to the kernel yet. */
@@ -114,10 +127,16 @@ export class Outbound {
 
   push(frame: OutFrame): void {
     if (this.closed) return
+    // held latest-value frames go first: a later event must never overtake an earlier one (the client drops
+    // an offset below one it has seen), so conflation collapses only latest values queued back to back
+    if (this.latest) this.releaseLatest()
     this.frames.push(frame)
     this.bytes += frame.length
     if (typeof frame === "string" || !frame.shared) this.allShared = false
-    if (this.bytes + this.socket.bufferedAmount > this.maxBytes) {
+    // one event larger than the bound must still reach a reader that keeps up: the bound stretches by the
+    // largest such frame in flight, so only a reader that falls behind by more than the bound is closed
+    if (frame.length > this.maxBytes / 2 && frame.length > this.allowance) this.allowance = frame.length
+    if (this.bytes + this.socket.bufferedAmount > this.maxBytes + this.allowance) {
       this.close()
       this.onOverflow()
       return
@@ -159,14 +178,8 @@ export class Outbound {
       this.allShared = true
       return
     }
-    if (this.latest && this.socket.bufferedAmount <= this.maxBytes / 4) {
-      for (const frame of this.latest.values()) {
-        this.frames.push(frame)
-        this.bytes += frame.length
-        if (typeof frame === "string" || !frame.shared) this.allShared = false
-      }
-      this.latest = undefined
-    }
+    if (this.latest && this.socket.bufferedAmount <= this.maxBytes / 4) this.releaseLatest()
+    if (this.socket.bufferedAmount === 0) this.allowance = 0
     const frames = this.frames
     const count = frames.length
     if (count > 0) {
@@ -177,7 +190,7 @@ export class Outbound {
       this.allShared = true
       if (shared) this.socket.send(count === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
       else this.socket.send(count === 1 ? textOf(frames[0]!) : frames.map(textOf).join("\n"))
-      this.onWrite(count, bytes)
+      this.onWrite(count, bytes, oldestEventTime(frames))
     }
     // conflated frames still waiting for the socket to drain: look again shortly (not every tick: no spinning)
     if (this.latest && !this.retryTimer) {
@@ -186,6 +199,16 @@ export class Outbound {
         this.schedule()
       }, 20)
     }
+  }
+
+  /** Moves the held latest-value frames into the queue, in the order they were last updated. */
+  private releaseLatest(): void {
+    for (const frame of this.latest!.values()) {
+      this.frames.push(frame)
+      this.bytes += frame.length
+      if (typeof frame === "string" || !frame.shared) this.allShared = false
+    }
+    this.latest = undefined
   }
 
   /** Frames still unsent (for graceful shutdown: wait until this and bufferedAmount reach 0). */

@@ -139,6 +139,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       now,
       fork: (effect) => fork(effect),
       newSession: () => randomUUID(),
+      observeDeliveryLatency: (ms) => metrics.observeDeliveryLatency(ms),
       runCommand: (command, connection) =>
         Effect.suspend(() =>
           handlers[command.name]!(command.payload, {

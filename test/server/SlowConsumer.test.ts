@@ -185,4 +185,58 @@ describe("slow consumer", () => {
     client.close()
     await Effect.runPromise(Scope.close(scope, Exit.void))
   }, 60_000)
+
+  it("a backed-up reader of mixed traffic gets every regular event and the newest latest value, in offset order", async () => {
+    const { scope, server } = await start(256 * 1024)
+    const sockets = new Set<Socket>()
+    const client = Client.make(ChatProtocol, {
+      url: server.url,
+      version: 2,
+      token,
+      socket: Client.wsSocket({
+        createConnection: (options) => {
+          const socket = connectTcp(options as NetConnectOpts)
+          sockets.add(socket)
+          return socket
+        }
+      })
+    })
+    const ticks: Array<number> = []
+    const frames: Array<number> = []
+    client.on("tick", (data) => void ticks.push(data.n))
+    client.on("frame", (data) => void frames.push(data.n))
+    await client.subscribe("room:mixed").ready()
+    for (const socket of sockets) socket.pause()
+    const image = "i".repeat(24 * 1024)
+    for (let n = 1; n <= 120; n++) {
+      await server.publishPromise("room:mixed", "frame", { n, image })
+      await server.publishPromise("room:mixed", "tick", { n })
+      if (n % 20 === 0) await new Promise((r) => setTimeout(r, 20))
+    }
+    for (const socket of sockets) socket.resume()
+    const deadline = Date.now() + 15_000
+    while ((ticks.at(-1) !== 120 || frames.at(-1) !== 120) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(ticks).toEqual(Array.from({ length: 120 }, (_, i) => i + 1))
+    expect(frames.at(-1)).toBe(120)
+    client.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }, 60_000)
+
+  it("an event larger than the outbound bound is still delivered to a reader that keeps up", async () => {
+    const { scope, server } = await start(64 * 1024)
+    const client = Client.make(ChatProtocol, { url: server.url, version: 2, token })
+    const sizes: Array<number> = []
+    client.on("said", (data) => void sizes.push(data.body.length))
+    await client.subscribe("room:huge").ready()
+    await server.publishPromise("room:huge", "said", { from: "x", body: "h".repeat(200 * 1024) })
+    await server.publishPromise("room:huge", "said", { from: "x", body: "small" })
+    const deadline = Date.now() + 10_000
+    while (sizes.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(sizes).toEqual([200 * 1024, 5])
+    expect(server.stats.slowConsumerCloses).toBe(0)
+    client.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }, 30_000)
 })

@@ -1,0 +1,69 @@
+/**
+ * Subscription on its own (no sockets): live entries buffered during replay are merged without gap or
+ * duplicate, an epoch change and an unfillable gap in the live feed are each announced with a reset.
+ */
+import { describe, expect, it } from "vitest"
+import type { ResetReason } from "../../src/protocol/Frames.ts"
+import type { Position } from "../../src/protocol/Position.ts"
+import { ProtocolCodec } from "../../src/protocol/ProtocolCodec.ts"
+import { EntryFrames, Subscription } from "../../src/server/Fanout.ts"
+import { Outbound } from "../../src/server/Outbound.ts"
+import { Stats } from "../../src/server/Stats.ts"
+import type { Entry } from "../../src/transports/Transport.ts"
+import { ChatProtocol } from "./support/chatProtocol.ts"
+
+const codec = new ProtocolCodec(ChatProtocol)
+
+const setup = () => {
+  const sent: Array<string> = []
+  const resets: Array<{ reason: ResetReason; position: Position }> = []
+  const socket = { send: (data: unknown) => void sent.push(String(data)), bufferedAmount: 0, readyState: 1 }
+  const outbound = new Outbound(socket as never, 1 << 20, () => undefined)
+  const subscription = new Subscription(
+    "room:1",
+    { version: 2, outbound, sendReset: (_c, reason, position) => void resets.push({ reason, position }) },
+    new Stats()
+  )
+  const offsets = () => {
+    outbound.flush()
+    return sent.flatMap((m) => m.split("\n")).map((f) => (JSON.parse(f) as { offset: number }).offset)
+  }
+  return { subscription, resets, offsets }
+}
+
+const entry = (offset: number, epoch = "e1"): EntryFrames => {
+  const e: Entry = { channel: "room:1", epoch, offset, event: "tick", data: `{"n":${offset}}`, version: 2, time: 0 }
+  return new EntryFrames(e, codec, () => undefined)
+}
+
+describe("Subscription", () => {
+  it("merges live entries that arrived during replay: no gap, no duplicate", () => {
+    const { subscription, offsets, resets } = setup()
+    subscription.startAt({ epoch: "e1", offset: 0 })
+    subscription.offer(entry(3)) // live, while replaying
+    subscription.offer(entry(4))
+    for (const o of [1, 2, 3]) subscription.replay(entry(o))
+    subscription.goLive()
+    subscription.offer(entry(5))
+    expect(offsets()).toEqual([1, 2, 3, 4, 5])
+    expect(resets).toEqual([])
+  })
+
+  it("announces an epoch change, then continues in the new epoch", () => {
+    const { subscription, offsets, resets } = setup()
+    subscription.startAt({ epoch: "e1", offset: 7 })
+    subscription.goLive()
+    subscription.offer(entry(1, "e2"))
+    expect(resets).toEqual([{ reason: "epoch_changed", position: { epoch: "e2", offset: 0 } }])
+    expect(offsets()).toEqual([1])
+  })
+
+  it("turns a jump in the live feed (a gap the transport could not fill) into reset {trimmed}", () => {
+    const { subscription, offsets, resets } = setup()
+    subscription.startAt({ epoch: "e1", offset: 0 })
+    subscription.goLive()
+    for (const o of [1, 2, 6]) subscription.offer(entry(o))
+    expect(resets).toEqual([{ reason: "trimmed", position: { epoch: "e1", offset: 5 } }])
+    expect(offsets()).toEqual([1, 2, 6])
+  })
+})
