@@ -3,7 +3,8 @@
  *
  * An entry from the transport is turned into frames once per protocol version (EntryFrames) and offered to
  * each subscription in plain code — no Effect, no re-encoding per recipient; Outbound turns a shared frame into
- * bytes once for all its recipients. A Subscription merges replay with
+ * bytes once for all its recipients. Replayed entries are shared the same way through a small cache by position,
+ * so a reconnect storm encodes each missed entry once. A Subscription merges replay with
  * live delivery: while it replays history, live entries are buffered; when it goes live, the buffer is drained
  * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
  */
@@ -18,11 +19,12 @@ import type { Stats } from "./Stats.ts"
 
 /**
  * The frames of one entry, built lazily once per protocol version. `null` = that version does not see it.
- * `shared` says whether many subscribers will get these frames (a live entry) or one (replay): Outbound then
- * sends shared frames as bytes built once for all sockets.
+ * `shared` says whether several subscribers may get these frames: Outbound then sends them as bytes built once
+ * for all sockets (a frame for a single recipient goes out as text, which saves a copy).
  */
 export class EntryFrames {
   private readonly byVersion = new Map<number, SharedFrame | null>()
+  private shared: boolean
   /** The version asked for last and its frame: subscribers of one channel mostly speak one version. */
   private lastVersion = -1
   private lastFrame: SharedFrame | null = null
@@ -32,9 +34,17 @@ export class EntryFrames {
     readonly entry: Entry,
     private readonly codec: ProtocolCodec,
     private readonly onError: (entry: Entry, version: number, message: string) => void,
-    private readonly shared: boolean = true
+    shared = true
   ) {
+    this.shared = shared
     this.latestValue = codec.isLatestValue(entry.event)
+  }
+
+  /** Another subscriber wants these frames too (a replay cache hit): send them as shared bytes from now on. */
+  markShared(): void {
+    if (this.shared) return
+    this.shared = true
+    for (const frame of this.byVersion.values()) if (frame) frame.shared = true
   }
 
   forVersion(version: number): SharedFrame | null {
@@ -148,8 +158,16 @@ interface Feed {
   readonly ready: Deferred.Deferred<void, TransportError>
 }
 
+/** Entries whose replay frames are kept for other subscribers resuming over the same range (a reconnect storm). */
+const REPLAY_CACHE_ENTRIES = 8192
+
 export class Hub {
   private readonly feeds = new Map<string, Feed>()
+  /**
+   * Replay frames by position, oldest first (Map order), bounded: when many clients resume over the same missed
+   * range, the entry is encoded and turned into bytes once, not once per client.
+   */
+  private readonly replayFrames = new Map<string, EntryFrames>()
 
   constructor(
     private readonly transport: TransportShape,
@@ -199,9 +217,21 @@ export class Hub {
     return Deferred.await(feed.ready).pipe(Effect.ignore, Effect.andThen(Scope.close(feed.scope, Exit.void)))
   }
 
-  /** Frames for an entry read from history, for one subscription (not shared). */
+  /** Frames for an entry read from history; shared with other subscriptions replaying the same position. */
   framesFor(entry: Entry): EntryFrames {
-    return new EntryFrames(entry, this.codec, this.onFrameError, false)
+    const key = `${entry.channel}\u0000${entry.epoch}\u0000${entry.offset}`
+    let frames = this.replayFrames.get(key)
+    if (frames !== undefined) {
+      frames.markShared()
+      return frames
+    }
+    frames = new EntryFrames(entry, this.codec, this.onFrameError, false)
+    if (this.replayFrames.size >= REPLAY_CACHE_ENTRIES) {
+      const oldest = this.replayFrames.keys().next()
+      if (!oldest.done) this.replayFrames.delete(oldest.value)
+    }
+    this.replayFrames.set(key, frames)
+    return frames
   }
 
   private dispatch(feed: Feed, entry: Entry): void {

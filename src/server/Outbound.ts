@@ -23,15 +23,15 @@ export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState
 
 /**
  * A frame written to many sockets: its text, and its UTF-8 bytes built on first use. `shared` says whether
- * several sockets will get it (a live entry fanned out); a frame for one socket (replay) is sent as text, since
- * building bytes it alone uses would only add a copy.
+ * several sockets will get it (a live entry fanned out, or a replayed entry a second client asked for); a frame
+ * for one socket is sent as text, since building bytes it alone uses would only add a copy.
  */
 export class SharedFrame {
   private buffer: Buffer | undefined
 
   constructor(
     readonly text: string,
-    readonly shared: boolean,
+    public shared: boolean,
     /** When the entry was published (ms since the epoch), for the publish → socket-write latency metric. */
     readonly time?: number
   ) {}

@@ -1,0 +1,73 @@
+/**
+ * Opening a scenario's clients and what that shows: connection setup rate (for tidings including auth: a JWT
+ * verified at every upgrade, until `welcome`; subscribing is timed apart, since the baselines have nothing to
+ * subscribe to), the CPU it took, and server memory per idle connection (RSS after a full
+ * GC with every client connected and subscribed, minus RSS after a full GC with only the first few connected,
+ * divided by the difference in clients).
+ */
+import type { ScenarioResult } from "../results.ts"
+import type { Rig } from "../rig.ts"
+import type { Spec } from "./spec.ts"
+
+/** One line about setup for the log. */
+export const describeSetup = (result: ScenarioResult): string => {
+  const s = result.setup!
+  const pct = (n: number | undefined) => (n === undefined ? "?" : `${Math.round(n)}%`)
+  return (
+    `${s.opened} clients; connected at ${s.perSec}/s (cpu server ${pct(s.cpu.server)} loadgen ${pct(s.cpu.loadgen)} ` +
+    `other ${pct(s.cpu.other)})${s.subscribePerSec !== undefined ? `, subscribed at ${s.subscribePerSec}/s` : ""}; ` +
+    `idle RSS ${result.idle!.perConnectionKiB} KiB per connection`
+  )
+}
+
+export const openClients = async (
+  rig: Rig,
+  spec: Spec,
+  result: ScenarioResult,
+  channel: "fanout" | "personal" | "none"
+): Promise<boolean> => {
+  const open = (from: number, clients: number) =>
+    rig.loadgen.open({
+      kind: spec.server,
+      url: rig.url,
+      from,
+      clients,
+      channel,
+      concurrency: spec.connectConcurrency,
+      timeoutMs: 30_000
+    })
+  // A first few clients take the one-time costs (code paths compiled, pools allocated) out of the per-connection
+  // figures; setup rate and memory are measured on the rest.
+  const first = spec.clients >= 100 ? Math.min(50, Math.floor(spec.clients / 10)) : 0
+  const warm = first > 0 ? await open(0, first) : { opened: 0, failed: 0, errors: {} }
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const before = await rig.gcRss()
+  const endCpu = rig.cpu()
+  const setup = await open(first, spec.clients - first)
+  const cpu = endCpu()
+  const opened = warm.opened + setup.opened
+  result.setup = {
+    opened,
+    failed: spec.clients - opened,
+    ms: Math.round(setup.ms),
+    perSec: Math.round(setup.perSec),
+    ...(setup.subscribePerSec !== undefined ? { subscribePerSec: Math.round(setup.subscribePerSec) } : {}),
+    cpu
+  }
+  if (opened < spec.clients) {
+    result.notes.push(`connect errors: ${JSON.stringify({ ...warm.errors, ...setup.errors })}`)
+    if (opened === 0) {
+      result.status = "failed"
+      result.reason = `no client could connect: ${JSON.stringify(setup.errors)}`
+      return false
+    }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const after = await rig.gcRss()
+  result.idle = {
+    rssBeforeMiB: Math.round((before / 1048576) * 10) / 10,
+    rssAfterMiB: Math.round((after / 1048576) * 10) / 10,
+    perConnectionKiB: Math.round(((after - before) / Math.max(1, setup.opened) / 1024) * 10) / 10
+  }
+  return true
+}
