@@ -37,6 +37,16 @@ const start = (maxOutboundBytes: number) =>
     })
   )
 
+/** A ws socket factory that records each TCP socket, so a test can stop reading from it (pause) like a stalled client. */
+const recordingSocket = (sockets: Set<Socket>) =>
+  Client.wsSocket({
+    createConnection: (options) => {
+      const socket = connectTcp(options as NetConnectOpts)
+      sockets.add(socket)
+      return socket
+    }
+  })
+
 const token = () => sign({ sub: `u${Math.random()}`, channels: ["room:*"] })
 const p99 = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0
 
@@ -82,13 +92,7 @@ const measure = async (withSlowClient: boolean) => {
         version: 2,
         token,
         backoff: { initialDelayMs: 50, maxDelayMs: 200 },
-        socket: Client.wsSocket({
-          createConnection: (options) => {
-            const socket = connectTcp(options as NetConnectOpts)
-            sockets.add(socket)
-            return socket
-          }
-        })
+        socket: recordingSocket(sockets)
       })
     : undefined
   if (slow) {
@@ -155,13 +159,7 @@ describe("slow consumer", () => {
       url: server.url,
       version: 2,
       token,
-      socket: Client.wsSocket({
-        createConnection: (options) => {
-          const socket = connectTcp(options as NetConnectOpts)
-          sockets.add(socket)
-          return socket
-        }
-      })
+      socket: recordingSocket(sockets)
     })
     const frames: Array<number> = []
     client.on("frame", (data) => void frames.push(data.n))
@@ -193,13 +191,7 @@ describe("slow consumer", () => {
       url: server.url,
       version: 2,
       token,
-      socket: Client.wsSocket({
-        createConnection: (options) => {
-          const socket = connectTcp(options as NetConnectOpts)
-          sockets.add(socket)
-          return socket
-        }
-      })
+      socket: recordingSocket(sockets)
     })
     const ticks: Array<number> = []
     const frames: Array<number> = []
