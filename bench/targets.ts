@@ -279,3 +279,16 @@ export const compare = (results: ReadonlyArray<ScenarioResult>): Array<{ what: s
   }
   return out
 }
+
+/**
+ * Results measured while other processes on the machine used more than 30% of a core (at the reported point, at
+ * setup or during recovery): their numbers, and the verdicts built on them, say more about the machine than
+ * about the server.
+ */
+export const disturbed = (results: ReadonlyArray<ScenarioResult>): Array<string> =>
+  results
+    .filter((r) => {
+      const others = [r.cpu?.other, r.setup?.cpu.other, r.recovery?.cpu.other, r.unpaced?.cpu.other]
+      return ok(r) && others.some((o) => o !== undefined && o > 30)
+    })
+    .map((r) => r.id)

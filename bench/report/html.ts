@@ -6,6 +6,7 @@
  */
 import { describeMachine } from "../machine.ts"
 import type { RunResult, ScenarioResult } from "../results.ts"
+import { disturbed } from "../targets.ts"
 import { barChart, lineChart } from "./svg.ts"
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
@@ -201,6 +202,7 @@ svg{display:block;margin:16px 0;max-width:100%;height:auto}code,pre{background:#
 <p>Latency is from each event's <i>scheduled</i> publish time to its receipt (coordinated omission corrected), in ms. A step passes when p99 ≤ 50 ms and nothing is lost, duplicated, missing or disconnected. CPU is % of one core per process; server, load generator and broker share 2 cores.</p>
 ${table(run)}
 ${run.comparisons.length > 0 ? `<h2>Side by side</h2><ul>${run.comparisons.map((c) => `<li><b>${esc(c.what)}:</b> ${esc(c.value)}</li>`).join("")}</ul>` : ""}
+${disturbed(run.results).length > 0 ? `<p class="bad"><b>Disturbed</b> (other processes used more than 30% of a core during the measurement; rerun on a quiet machine): ${esc(disturbed(run.results).join(", "))}</p>` : ""}
 ${verdicts ? `<h2>Targets</h2><table><thead><tr><th>target</th><th>measured</th><th>verdict</th></tr></thead><tbody>${verdicts}</tbody></table>` : ""}
 <h2>Charts</h2>${charts.join("\n")}
 ${profiles}

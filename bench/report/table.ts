@@ -4,6 +4,7 @@
  */
 import { describeMachine } from "../machine.ts"
 import type { RunResult, ScenarioResult } from "../results.ts"
+import { disturbed } from "../targets.ts"
 
 const fmt = (n: number) =>
   Math.abs(n) >= 100 ? Math.round(n).toLocaleString("en-US") : String(Math.round(n * 10) / 10)
@@ -100,6 +101,13 @@ export const render = (run: RunResult): string => {
           v.met === undefined ? `not measured: ${v.detail}` : v.met ? `✔ ${v.detail}` : `✘ ${v.detail}`
         ])
       )
+    )
+  }
+  const shaken = disturbed(run.results)
+  if (shaken.length > 0) {
+    parts.push(
+      "",
+      `Disturbed (other processes used > 30% of a core during the measurement; rerun on a quiet machine): ${shaken.join(", ")}`
     )
   }
   const profiles = run.results.filter((r) => r.profile && r.profile.length > 0)
