@@ -34,7 +34,9 @@ export class EntryFrames {
     readonly entry: Entry,
     private readonly codec: ProtocolCodec,
     private readonly onError: (entry: Entry, version: number, message: string) => void,
-    shared = true
+    shared = true,
+    /** A live entry (not a replayed one): its frames carry the publish time for the latency metric. */
+    private readonly live = true
   ) {
     this.shared = shared
     this.latestValue = codec.isLatestValue(entry.event)
@@ -61,7 +63,8 @@ export class EntryFrames {
           ? new SharedFrame(
               encodeEventFrame(entry, translated.success.event, translated.success.data),
               this.shared,
-              entry.time
+              // only live frames feed the publish → write latency metric: a replayed entry is old by design
+              this.live ? entry.time : undefined
             )
           : null
       }
@@ -225,7 +228,7 @@ export class Hub {
       frames.markShared()
       return frames
     }
-    frames = new EntryFrames(entry, this.codec, this.onFrameError, false)
+    frames = new EntryFrames(entry, this.codec, this.onFrameError, false, false)
     if (this.replayFrames.size >= REPLAY_CACHE_ENTRIES) {
       const oldest = this.replayFrames.keys().next()
       if (!oldest.done) this.replayFrames.delete(oldest.value)
