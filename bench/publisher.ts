@@ -63,6 +63,17 @@ export class Publisher {
   }
 
   /** The load generator's report: the slowest client has received this many events of the unpaced step. */
+  /** The publisher's IPC commands, as every server under test (tidings and the baselines) exposes them. */
+  commands() {
+    return {
+      paced: (args: PacedArgs) => this.paced(args),
+      stopPaced: (args: { step: number }) => this.stop(args.step),
+      unpaced: (args: UnpacedArgs) => this.unpaced(args),
+      burst: (args: Parameters<Publisher["burst"]>[0]) => this.burst(args),
+      progress: (args: { received: number }) => this.onProgress(args.received)
+    }
+  }
+
   onProgress(received: number): void {
     if (received > this.progress) this.progress = received
     const wake = this.wake

@@ -198,11 +198,7 @@ if (standalone) {
     {
       stats,
       gcRss: settledRss,
-      paced: (args) => publisher.paced(args),
-      stopPaced: (args: { step: number }) => publisher.stop(args.step),
-      unpaced: (args) => publisher.unpaced(args),
-      burst: (args) => publisher.burst(args),
-      progress: (args: { received: number }) => publisher.onProgress(args.received),
+      ...publisher.commands(),
       appendRate,
       top: (args: { channel?: string }) => ({ offset: tops.get(args.channel ?? fanoutChannel) ?? 0 })
     },

@@ -40,11 +40,7 @@ serve(
       deliveries
     }),
     gcRss: settledRss,
-    paced: (args) => publisher.paced(args),
-    stopPaced: (args: { step: number }) => publisher.stop(args.step),
-    unpaced: (args) => publisher.unpaced(args),
-    burst: (args) => publisher.burst(args),
-    progress: (args: { received: number }) => publisher.onProgress(args.received)
+    ...publisher.commands()
   },
   { kind: "socketio", port: (http.address() as AddressInfo).port, pid: process.pid, fdLimit: fdLimit() },
   Number(flag("deadline-ms", "600000")),
