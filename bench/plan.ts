@@ -43,8 +43,8 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
   --rate R               hold: steady fan-out events per second (5)
   --connections N        http: autocannon connections (50)
   --connect-concurrency N  connections opened at once while setting up (256)
-  --ack-ms MS            tidings clients ack at most MS after an event and after 100 events, like the real
-                         client (250; 0 never acks)
+  --ack-ms MS            tidings clients ack about MS (±20% per client) after an event and after 1,000 events,
+                         like the real client (1000; 0 never acks)
   --repeat K             run every scenario K times
   --cpu-prof             write a V8 CPU profile of every server under test and list its hottest functions
   --cpu-prof-loadgen     also write the load generators' CPU profiles (under profiles-loadgen/)
@@ -199,7 +199,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       rate: num(values.rate) ?? 5,
       connections: num(values.connections) ?? 50,
       connectConcurrency: num(values["connect-concurrency"]) ?? 256,
-      ackMs: num(values["ack-ms"]) ?? 250
+      ackMs: num(values["ack-ms"]) ?? 1000
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * A tidings client for the load generator, on raw `ws`: authenticates at the upgrade (`Authorization: Bearer`)
  * and waits for `welcome`, subscribes, reads newline-batched messages (a scan for event frames, JSON.parse for the rest), answers pings,
- * acks cumulatively like the real client (after 100 events or 250 ms), tracks its channel position (offset gaps
+ * acks cumulatively like the real client (after 1,000 events or about a second, spread ±20% per client), tracks its channel position (offset gaps
  * and repeats are counted, not hidden), resumes with `since` after a drop, and sends `echo` commands.
  */
 import WebSocket from "ws"
@@ -39,6 +39,7 @@ export class TidingsClient implements BenchClient {
   offsetRepeats = 0
   resets = 0
   private unacked = 0
+  private firstUnackedAt = 0
   private subscribed: ((frame: Frame) => void) | undefined
   private welcomed: ((frame: Frame) => void) | undefined
   private resumeStartedAt = 0
@@ -59,8 +60,9 @@ export class TidingsClient implements BenchClient {
     return this.ws?.readyState === WebSocket.OPEN
   }
 
-  get hasUnacked(): boolean {
-    return this.unacked > 0
+  /** Whether an ack is due: events are unacked and the first of them arrived at least `delayMs` ago. */
+  ackDue(now: number, delayMs: number): boolean {
+    return this.unacked > 0 && now - this.firstUnackedAt >= delayMs
   }
 
   /** Connects and authenticates (resolves at `welcome`). */
@@ -157,6 +159,7 @@ export class TidingsClient implements BenchClient {
       start = end + 1
     }
     if (events > 0) {
+      if (this.unacked === 0) this.firstUnackedAt = now
       this.unacked += events
       if (this.ackEvery > 0 && this.unacked >= this.ackEvery) this.ack()
     }

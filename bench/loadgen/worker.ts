@@ -30,12 +30,19 @@ const env: ClientEnv = {
 
 const tidings = (): Array<TidingsClient> => clients.filter((c): c is TidingsClient => c instanceof TidingsClient)
 
-// cumulative acks at most `--ack-ms` after the first unacked event (the real client: 250 ms or 100 events); 0 = never
-const ackMs = Number(flag("ack-ms", "250"))
+// cumulative acks about `--ack-ms` after the first unacked event, spread ±20% per client like the real client's
+// (1,000 events or 1,000 ms ± 20%); 0 = never
+const ackMs = Number(flag("ack-ms", "1000"))
 if (ackMs > 0) {
-  setInterval(() => {
-    for (const c of tidings()) if (c.hasUnacked) c.ack()
-  }, ackMs).unref()
+  /** Each client's own delay, fixed per index: the spread of the real client's jittered timer. */
+  const delayOf = (index: number) => ackMs * (0.8 + 0.4 * ((index * 0.618034) % 1))
+  setInterval(
+    () => {
+      const now = nowMs()
+      for (const c of tidings()) if (c.ackDue(now, delayOf(c.index))) c.ack()
+    },
+    Math.max(10, ackMs / 20)
+  ).unref()
 }
 
 const secret = new TextEncoder().encode(benchSecret)
@@ -69,7 +76,7 @@ const open = async (args: OpenArgs) => {
     if (args.kind === "tidings") {
       const channel =
         args.channel === "fanout" ? fanoutChannel : args.channel === "personal" ? personalChannelOf(index) : undefined
-      made.push(new TidingsClient(index, args.url, await sign(index), channel, env, ackMs > 0 ? 100 : 0))
+      made.push(new TidingsClient(index, args.url, await sign(index), channel, env, ackMs > 0 ? 1000 : 0))
     } else if (args.kind === "ws") made.push(new WsClient(index, args.url, env))
     else made.push(new SocketIoClient(index, args.url, env))
   }

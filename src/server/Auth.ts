@@ -62,9 +62,25 @@ export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed =
   }
 }
 
+/** An HS256 secret as a key getter: the key is imported once, on first use, and reused for every token. */
+const importSecret = (secret: string): JWTVerifyGetKey => {
+  let imported: Promise<CryptoKey> | undefined
+  return () => {
+    imported ??= crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["verify"]
+    )
+    return imported
+  }
+}
+
 export const make = (options: AuthOptions): Authenticator => {
-  const key: Uint8Array | JWTVerifyGetKey | undefined = options.secret
-    ? new TextEncoder().encode(options.secret)
+  // the secret is imported as a WebCrypto key once: given bytes or a KeyObject, jose imports it at every verify
+  const key: JWTVerifyGetKey | undefined = options.secret
+    ? importSecret(options.secret)
     : options.jwksUrl
       ? createRemoteJWKSet(new URL(options.jwksUrl))
       : undefined
@@ -77,6 +93,8 @@ export const make = (options: AuthOptions): Authenticator => {
       }
     : undefined
   const verifyOptions = {
+    // a shared secret verifies HS256 only (never an asymmetric algorithm's public key as an HMAC secret)
+    ...(options.secret ? { algorithms: ["HS256"] } : {}),
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {})
   }
@@ -93,8 +111,7 @@ export const make = (options: AuthOptions): Authenticator => {
       )
     }
     return Effect.tryPromise({
-      try: () =>
-        typeof key === "function" ? jwtVerify(token, key, verifyOptions) : jwtVerify(token, key, verifyOptions),
+      try: () => jwtVerify(token, key, verifyOptions),
       catch: (error) => {
         const code = (error as { code?: string }).code
         return code === "ERR_JWT_EXPIRED"

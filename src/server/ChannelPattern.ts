@@ -1,15 +1,36 @@
 /**
  * Channel permission patterns, as carried in token claims: `run:*` matches `run:123`, `*` matches everything,
  * `{sub}` stands for the token's subject (`user:{sub}`). `*` matches any run of characters; nothing else is
- * special. Patterns are compiled once per authenticated user, not per check.
+ * special. Patterns are compiled once per authenticated user, not per check; wildcard patterns are compiled once per
+ * distinct pattern and shared.
  */
 
 export type Matcher = (channel: string) => boolean
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
+/**
+ * Compiled wildcard patterns by regular-expression source, shared by every identity with the same pattern (a
+ * RegExp object carries its own compiled code, about half a KiB each). Two generations keep it bounded.
+ */
+const CACHED_PATTERNS = 4096
+let young = new Map<string, RegExp>()
+let old = new Map<string, RegExp>()
+
+const regExpFor = (source: string): RegExp => {
+  let regExp = young.get(source)
+  if (regExp !== undefined) return regExp
+  regExp = old.get(source) ?? new RegExp(source)
+  if (young.size >= CACHED_PATTERNS / 2) {
+    old = young
+    young = new Map()
+  }
+  young.set(source, regExp)
+  return regExp
+}
+
 export const compile = (patterns: ReadonlyArray<string>, subject: string | null): Matcher => {
-  const exact = new Set<string>()
+  const exact: Array<string> = []
   const wild: Array<RegExp> = []
   for (const pattern of patterns) {
     if (pattern === "*") return () => true
@@ -17,15 +38,19 @@ export const compile = (patterns: ReadonlyArray<string>, subject: string | null)
     const pieces = pattern.split("{sub}")
     if (pieces.length > 1 && subject === null) continue
     if (!pattern.includes("*")) {
-      exact.add(pieces.join(subject ?? ""))
+      exact.push(pieces.join(subject ?? ""))
       continue
     }
     const source = pieces
       .map((piece) => piece.split("*").map(escapeRegExp).join(".*"))
       .join(escapeRegExp(subject ?? ""))
-    wild.push(new RegExp(`^${source}$`))
+    wild.push(regExpFor(`^${source}$`))
   }
-  return (channel) => exact.has(channel) || wild.some((r) => r.test(channel))
+  // tokens carry a handful of patterns: an array beats a Set in memory and, at this size, in speed
+  const exactSet = exact.length > 16 ? new Set(exact) : undefined
+  return exactSet
+    ? (channel) => exactSet.has(channel) || wild.some((r) => r.test(channel))
+    : (channel) => exact.includes(channel) || wild.some((r) => r.test(channel))
 }
 
 /** The personal channel of a user: a message published there reaches every connection of that user. */

@@ -44,6 +44,8 @@ export interface ConnectionEnv {
   readonly now: () => number
   /** Forks an effect into the server's scope. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Whether Debug lines are logged at all (read once from MinimumLogLevel: no fiber per skipped line). */
+  readonly debugLogs: boolean
   readonly runCommand: CommandRunner
   /** Records one publish → socket-write latency (ms), once per write that carried an event. */
   readonly observeDeliveryLatency: (ms: number) => void
@@ -59,19 +61,20 @@ export class Connection {
   identity: Identity | undefined
   session = ""
   private readonly subscriptions = new Map<string, Subscription>()
-  private readonly acked = new Map<string, Position>()
-  private readonly dirtyAcks = new Set<string>()
+  /** The highest ack per channel and whether it still has to be saved (created at the first ack). */
+  private acks: Map<string, { position: Position; dirty: boolean }> | undefined
+  private dirtyAcks = 0
   private cursors: ReadonlyMap<string, Position> = new Map()
   /** Completes once a resumed session's cursors are loaded (at once for a new session). */
   private cursorsLoaded: Effect.Effect<void> = Effect.void
-  private readonly commands = new Map<string, Fiber.Fiber<void, never>>()
+  /** Commands in flight by id (created at the first command). */
+  private commands: Map<string, Fiber.Fiber<void, never>> | undefined
   private readonly bucket: TokenBucket
   private refusalsInARow = 0
   private pingOutstanding = false
   private closed = false
   private authTimer: ReturnType<typeof setTimeout> | undefined
   private expiryTimers: Array<ReturnType<typeof setTimeout>> = []
-  private ackTimer: ReturnType<typeof setInterval> | undefined
   private authenticating = false
 
   constructor(
@@ -125,6 +128,7 @@ export class Connection {
 
   /** Structured log line annotated with the connection, user and IP (rare events only, never per message). */
   private log(level: "Debug" | "Info" | "Warn", message: string, annotations: Record<string, unknown> = {}): void {
+    if (level === "Debug" && !this.env.debugLogs) return
     const line =
       level === "Debug"
         ? Effect.logDebug(message)
@@ -338,7 +342,6 @@ export class Connection {
         commandsPerSecond: l.commandsPerSecond
       }
     })
-    this.ackTimer = setInterval(() => this.flushAcks(), this.env.timing.cursorFlushMs)
     if (session) {
       const loaded = Deferred.makeUnsafe<void>()
       this.cursorsLoaded = Deferred.await(loaded)
@@ -492,7 +495,7 @@ export class Connection {
   private drained(): Effect.Effect<void> {
     const half = this.env.limits.maxOutboundBytes / 2
     return Effect.gen({ self: this }, function* () {
-      while (!this.closed && this.outbound.buffered > half) yield* Effect.sleep("5 millis")
+      while (!this.closed && this.outbound.buffered > half) yield* Effect.sleep("1 millis")
     })
   }
 
@@ -525,20 +528,33 @@ export class Connection {
       this.sendError("bad_position", `ack beyond what was delivered on ${channel}`, { channel, path: ["offset"] })
       return
     }
-    const previous = this.acked.get(channel)
-    if (previous && previous.epoch === position.epoch && previous.offset >= position.offset) return
-    this.acked.set(channel, position)
-    this.dirtyAcks.add(channel)
+    this.acks ??= new Map()
+    const previous = this.acks.get(channel)
+    if (previous) {
+      if (previous.position.epoch === position.epoch && previous.position.offset >= position.offset) return
+      previous.position = position
+      if (!previous.dirty) this.dirtyAcks++
+      previous.dirty = true
+      return
+    }
+    this.acks.set(channel, { position, dirty: true })
+    this.dirtyAcks++
   }
 
-  private flushAcks(): void {
-    if (this.dirtyAcks.size === 0 || !this.identity) return
+  /**
+   * Moves the saves of this connection's acked positions that changed since the last call into `into`. The
+   * server calls it for every connection once per `cursorFlushMs` (one timer for all connections), and a
+   * closing connection once more.
+   */
+  takeCursorWrites(into: Array<Effect.Effect<void, TransportError>>): void {
+    if (this.dirtyAcks === 0 || !this.acks || !this.identity) return
     const key = this.cursorKey
-    const writes = [...this.dirtyAcks].map((channel) =>
-      this.env.transport.saveCursor(key, channel, this.acked.get(channel)!)
-    )
-    this.dirtyAcks.clear()
-    this.env.fork(Effect.all(writes, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
+    for (const [channel, ack] of this.acks) {
+      if (!ack.dirty) continue
+      ack.dirty = false
+      into.push(this.env.transport.saveCursor(key, channel, ack.position))
+    }
+    this.dirtyAcks = 0
   }
 
   // ---- commands -----------------------------------------------------------------------------------------------
@@ -557,7 +573,7 @@ export class Connection {
       return
     }
     this.refusalsInARow = 0
-    if (this.commands.has(id)) {
+    if (this.commands?.has(id)) {
       this.sendError("duplicate_command_id", `command id ${id} is still in flight`, { id, path: ["id"] })
       return
     }
@@ -595,10 +611,15 @@ export class Connection {
           Effect.andThen(Effect.logError(`command ${name} (${id}) defect`, cause))
         )
       ),
-      Effect.ensuring(Effect.sync(() => this.commands.delete(id))),
+      Effect.ensuring(Effect.sync(() => this.commands?.delete(id))),
       Effect.annotateLogs({ connection: this.id, user: this.identity?.user ?? "anonymous", command: name })
     )
-    this.commands.set(id, this.env.fork(run))
+    const fiber = this.env.fork(run)
+    // a handler that finished synchronously has already run its `ensuring`: keep only fibers still running
+    if (fiber.pollUnsafe() === undefined) {
+      this.commands ??= new Map()
+      this.commands.set(id, fiber)
+    }
   }
 
   // ---- closing ------------------------------------------------------------------------------------------------
@@ -621,12 +642,15 @@ export class Connection {
     this.outbound.close()
     if (this.authTimer) clearTimeout(this.authTimer)
     for (const t of this.expiryTimers) clearTimeout(t)
-    if (this.ackTimer) clearInterval(this.ackTimer)
-    this.flushAcks()
+    const finalWrites: Array<Effect.Effect<void, TransportError>> = []
+    this.takeCursorWrites(finalWrites)
+    if (finalWrites.length > 0) {
+      this.env.fork(Effect.all(finalWrites, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
+    }
     const subscriptions = [...this.subscriptions.values()]
     this.subscriptions.clear()
-    const commands = [...this.commands.values()]
-    this.commands.clear()
+    const commands = this.commands ? [...this.commands.values()] : []
+    this.commands = undefined
     this.env.fork(
       Effect.all([
         Effect.forEach(subscriptions, (s) => this.env.hub.leave(s), { discard: true }),

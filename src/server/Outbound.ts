@@ -1,13 +1,14 @@
 /**
- * A connection's outbound buffer: frames queued since the last tick are written together, as one WebSocket
- * message of newline-separated frames, once per event-loop turn (one `send` per socket per tick however many
- * frames it got). The buffer is bounded in bytes together with what the socket itself still holds; past the
- * bound the connection is a slow consumer and `onOverflow` closes it (resumable: the client resumes from its
- * acked position). Latest-value frames conflate: while a socket is backed up, only the newest frame per key
- * is kept, and it does not count toward the bound.
+ * A connection's outbound buffer: frames queued since the last flush pass are written together, as one WebSocket
+ * message of newline-separated frames (one `send` per socket per pass however many frames it got; a large backlog
+ * is cut into messages of about 64 KiB). Passes run once per event-loop turn, paced under load (see PACING). The
+ * buffer is bounded in bytes together with what the socket itself still holds; past the bound the connection is
+ * a slow consumer and `onOverflow` closes it (resumable: the client resumes from its acked position).
+ * Latest-value frames conflate: while a socket is backed up, only the newest frame per key is kept, and it does
+ * not count toward the bound.
  *
  * Fan-out frames arrive as `SharedFrame`s — one object per (entry, protocol version), the same for every
- * recipient — so the bytes of a tick's batch are built once and handed to every socket that got the same batch:
+ * recipient — so the bytes of a pass's batch are built once and handed to every socket that got the same batch:
  * a one-frame batch sends the frame's own Buffer, and a multi-frame batch equal to the previous socket's (the
  * usual case: the subscribers of one channel are flushed one after another) reuses its joined Buffer. Per socket
  * there is then no string join, no UTF-8 encoding and no byte counting left, only the write itself. Control
@@ -49,6 +50,8 @@ export class SharedFrame {
 export type OutFrame = string | SharedFrame
 
 const OPEN = 1
+/** A tick's frames beyond this many UTF-16 units are split into several messages (see sendChunked). */
+const MESSAGE_BYTES = 64 * 1024
 const SEPARATOR = Buffer.from("\n")
 /** Buffers are sent as text messages: they hold UTF-8 JSON frames. */
 const AS_TEXT = { binary: false } as const
@@ -66,17 +69,51 @@ const sameFrames = (a: ReadonlyArray<OutFrame>, b: ReadonlyArray<OutFrame>): boo
   return true
 }
 
-/** The bytes of a batch of shared frames, joined by newlines (built once per distinct batch per pass). */
-const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
-  if (lastBatch !== undefined && sameFrames(lastBatch, frames)) return lastBatchBytes!
+/** Shared frames' bytes joined by newlines. */
+const joinBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
+  if (frames.length === 1) return (frames[0] as SharedFrame).bytes
   const parts: Array<Buffer> = []
   for (let i = 0; i < frames.length; i++) {
     if (i > 0) parts.push(SEPARATOR)
     parts.push((frames[i] as SharedFrame).bytes)
   }
+  return Buffer.concat(parts)
+}
+
+/** The bytes of a batch of shared frames, joined by newlines (built once per distinct batch per pass). */
+const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
+  if (lastBatch !== undefined && sameFrames(lastBatch, frames)) return lastBatchBytes!
   lastBatch = frames
-  lastBatchBytes = Buffer.concat(parts)
+  lastBatchBytes = joinBytes(frames)
   return lastBatchBytes
+}
+
+/** Frames cut into runs of about MESSAGE_BYTES (a frame larger than that is a run of its own). */
+const chunks = (frames: ReadonlyArray<OutFrame>): Array<ReadonlyArray<OutFrame>> => {
+  const runs: Array<ReadonlyArray<OutFrame>> = []
+  let start = 0
+  let size = 0
+  for (let i = 0; i < frames.length; i++) {
+    size += frames[i]!.length + 1
+    if (size >= MESSAGE_BYTES || i === frames.length - 1) {
+      runs.push(frames.slice(start, i + 1))
+      start = i + 1
+      size = 0
+    }
+  }
+  return runs
+}
+
+/** The last chunked batch of shared frames built during this flush pass and its messages. */
+let lastChunked: ReadonlyArray<OutFrame> | undefined
+let lastChunkedBytes: Array<Buffer> = []
+
+/** The messages of a large batch of shared frames, built once per distinct batch per pass. */
+const chunkedBytes = (frames: ReadonlyArray<OutFrame>): ReadonlyArray<Buffer> => {
+  if (lastChunked !== undefined && sameFrames(lastChunked, frames)) return lastChunkedBytes
+  lastChunked = frames
+  lastChunkedBytes = chunks(frames).map((run) => joinBytes(run))
+  return lastChunkedBytes
 }
 
 const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
@@ -87,13 +124,40 @@ const oldestEventTime = (frames: ReadonlyArray<OutFrame>): number | undefined =>
   return undefined
 }
 
+/**
+ * Write pacing: after a flush pass that took T ms, the next pass waits until T × PACING has passed since it ended
+ * (at most MAX_PAUSE_MS). Small passes (a few sockets, well under a millisecond) are not delayed at all. Under
+ * heavy fan-out the pause lets several events reach each socket in one write — a socket write costs far more
+ * than the bytes in it — and keeps flushing at most 1 / (1 + PACING) of the event loop, so publishing, acks and
+ * timers are not starved and latency stays bounded instead of queueing without limit.
+ */
+const PACING = 0.5
+const MAX_PAUSE_MS = 25
+/** Passes cheaper than this are not followed by a pause (timer granularity is about a millisecond anyway). */
+const MIN_PAUSED_PASS_MS = 1
+let nextFlushAt = 0
+
 const flushAll = () => {
   flushScheduled = false
+  const started = performance.now()
   // a flush can enqueue more (it cannot today, but keep the loop safe): take the current batch only
   const batch = dirty.splice(0, dirty.length)
   for (const out of batch) out.flush()
   lastBatch = undefined
   lastBatchBytes = undefined
+  lastChunked = undefined
+  lastChunkedBytes = []
+  const ended = performance.now()
+  const took = ended - started
+  nextFlushAt = took < MIN_PAUSED_PASS_MS ? 0 : ended + Math.min(MAX_PAUSE_MS, took * PACING)
+}
+
+const scheduleFlush = () => {
+  if (flushScheduled) return
+  flushScheduled = true
+  const wait = nextFlushAt - performance.now()
+  if (wait >= 1) setTimeout(flushAll, wait)
+  else setImmediate(flushAll)
 }
 
 export class Outbound {
@@ -164,10 +228,7 @@ export class Outbound {
     if (this.queued) return
     this.queued = true
     dirty.push(this)
-    if (!flushScheduled) {
-      flushScheduled = true
-      setImmediate(flushAll)
-    }
+    scheduleFlush()
   }
 
   flush(): void {
@@ -188,7 +249,8 @@ export class Outbound {
       this.frames = []
       this.bytes = 0
       this.allShared = true
-      if (shared) this.socket.send(count === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
+      if (count > 1 && bytes > MESSAGE_BYTES) this.sendChunked(frames, shared)
+      else if (shared) this.socket.send(count === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
       else this.socket.send(count === 1 ? textOf(frames[0]!) : frames.map(textOf).join("\n"))
       this.onWrite(count, bytes, oldestEventTime(frames))
     }
@@ -199,6 +261,19 @@ export class Outbound {
         this.schedule()
       }, 20)
     }
+  }
+
+  /**
+   * A large backlog (a replay page, a burst) goes out as several messages of about MESSAGE_BYTES each, so the
+   * client parses the first while the rest is still on the wire instead of waiting for one huge message.
+   */
+  private sendChunked(frames: ReadonlyArray<OutFrame>, shared: boolean): void {
+    if (shared) {
+      for (const bytes of chunkedBytes(frames)) this.socket.send(bytes, AS_TEXT)
+      return
+    }
+    for (const chunk of chunks(frames))
+      this.socket.send(chunk.length === 1 ? textOf(chunk[0]!) : chunk.map(textOf).join("\n"))
   }
 
   /** Moves the held latest-value frames into the queue, in the order they were last updated. */

@@ -4,17 +4,17 @@
  * gracefully: no new upgrades, not ready, `goaway` to every client, outbound buffers flushed up to a deadline,
  * then close 1001. Application code publishes with `publish(protocol)` or the service's methods.
  */
-import { randomUUID } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Clock, Context, Effect, Exit, FiberSet, Layer } from "effect"
+import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, References } from "effect"
 import { WebSocketServer } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
-import { type AppendOptions, Transport } from "../transports/Transport.ts"
+import { type AppendOptions, Transport, type TransportError } from "../transports/Transport.ts"
 import * as Auth from "./Auth.ts"
 import { Connection, type ConnectionEnv } from "./Connection.ts"
 import { Hub } from "./Fanout.ts"
@@ -90,6 +90,18 @@ export const publish =
   ): Effect.Effect<Position, Publisher.PublishError, TidingsServer> =>
     Effect.flatMap(TidingsServer, (server) => server.publishUnknown(channel, event, data, options))
 
+/**
+ * A raw upgrade socket's error handler. A module-level function, not a closure: a closure created in the upgrade
+ * handler would keep that handler's whole scope (the request, its headers, the head buffer) alive for as long
+ * as the connection lives.
+ */
+/** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
+const newId = (bytes: number): string => randomBytes(bytes).toString("base64url")
+
+function destroySocket(this: import("node:stream").Duplex): void {
+  this.destroy()
+}
+
 export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P, R>) =>
   Effect.gen(function* () {
     const transport = yield* Transport
@@ -97,6 +109,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
     const fork = yield* FiberSet.makeRuntime<R>()
+    const minimumLogLevel = yield* References.MinimumLogLevel
     const limits: Limits = {
       ...defaultLimits,
       // ws closes only what is far over the frame limit: by default 4 × maxFrameBytes, at least 256 KiB
@@ -138,7 +151,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       stats,
       now,
       fork: (effect) => fork(effect),
-      newSession: () => randomUUID(),
+      debugLogs: LogLevel.isGreaterThanOrEqualTo("Debug", minimumLogLevel),
+      newSession: () => newId(16),
       observeDeliveryLatency: (ms) => metrics.observeDeliveryLatency(ms),
       runCommand: (command, connection) =>
         Effect.suspend(() =>
@@ -178,6 +192,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       }
     }
 
+    // one string per version, shared by every socket (ws keeps the chosen subprotocol per socket)
+    const subprotocols = new Map(codec.versions.map((v) => [v, subprotocol(codec.name, v)] as const))
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: limits.maxPayloadBytes,
@@ -185,12 +201,12 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       clientTracking: false,
       handleProtocols: (offered) => {
         const version = choose(codec.name, codec.versions, [...offered])
-        return version === undefined ? false : subprotocol(codec.name, version)
+        return version === undefined ? false : (subprotocols.get(version) ?? false)
       }
     })
 
     const onUpgrade = (request: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
-      socket.on("error", () => socket.destroy())
+      socket.on("error", destroySocket)
       const ip = request.socket.remoteAddress ?? "unknown"
       const refused = (status: number, body: object, headers?: Record<string, string>) => {
         stats.bump(stats.upgradesRefused, status)
@@ -226,7 +242,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       const { token, session } = credentials(request)
       const accept = (identity: Auth.Identity | undefined) =>
         wss.handleUpgrade(request, socket, head, (ws) => {
-          const id = randomUUID()
+          const id = newId(12)
           const connection = new Connection(id, ws, ip, version, env)
           connections.set(id, connection)
           stats.connectionsOpen++
@@ -288,12 +304,19 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const heartbeat = setInterval(() => {
       for (const connection of connections.values()) connection.heartbeat()
     }, timing.heartbeatMs)
+    // acked positions are saved once per cursorFlushMs for every connection together: one timer, one fiber
+    const cursorFlush = setInterval(() => {
+      const writes: Array<Effect.Effect<void, TransportError>> = []
+      for (const connection of connections.values()) connection.takeCursorWrites(writes)
+      if (writes.length > 0) fork(Effect.all(writes, { concurrency: 64, discard: true }).pipe(Effect.ignore))
+    }, timing.cursorFlushMs)
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         // new upgrades get 503 "draining" until the HTTP server is closed
         draining = true
         clearInterval(heartbeat)
+        clearInterval(cursorFlush)
         // jobs end first, so their final events (a run's "cancelled" completion) reach connected clients
         yield* jobs.interruptAll
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }

@@ -4,10 +4,11 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { SignJWT } from "jose"
 import { TidingsServer } from "../../src/server/Server.ts"
 import { connectRaw } from "./support/rawClient.ts"
 import { connect, next, subscribe, unique } from "./support/session.ts"
-import { sign, testServerLayer } from "./support/testServer.ts"
+import { SECRET, sign, testServerLayer } from "./support/testServer.ts"
 
 const upgradeStatus = (url: string, headers: Record<string, string>) =>
   Effect.promise(() =>
@@ -34,6 +35,19 @@ layer(testServerLayer({ timing: { authTimeoutMs: 300 } }), { excludeTestServices
       expect(JSON.parse(expired.body)).toMatchObject({ error: "expired_token" })
       const good = yield* Effect.promise(() => sign({ sub: "alice" }))
       expect((yield* upgradeStatus(server.url, { authorization: `Bearer ${good}` })).status).toBe(101)
+    })
+  )
+
+  it.effect("a shared secret verifies HS256 only: the same secret under HS512 is refused", () =>
+    Effect.gen(function* () {
+      const server = yield* TidingsServer
+      const hs512 = yield* Effect.promise(() =>
+        new SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS512" }).sign(new TextEncoder().encode(SECRET))
+      )
+      const refused = yield* upgradeStatus(server.url, { authorization: `Bearer ${hs512}` })
+      expect(refused.status).toBe(401)
+      expect(JSON.parse(refused.body)).toMatchObject({ error: "invalid_token" })
+      expect(JSON.parse(refused.body).message).toMatch(/alg/)
     })
   )
 

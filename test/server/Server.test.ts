@@ -67,6 +67,19 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
     })
   )
 
+  it.effect("a command id is free again once its reply has been sent, also for a handler that finishes at once", () =>
+    Effect.gen(function* () {
+      const server = yield* TidingsServer
+      const client = yield* connect(server.url)
+      for (let round = 0; round < 3; round++) {
+        client.send({ type: "command", id: "same", name: "fail", payload: {} })
+        const reply = yield* Effect.promise(() => client.next((f) => f.type === "reply" || f.type === "error"))
+        expect(reply).toMatchObject({ type: "reply", id: "same", ok: false })
+      }
+      client.close()
+    })
+  )
+
   it.effect("answers a defect with an internal error and keeps the connection", () =>
     Effect.gen(function* () {
       const server = yield* TidingsServer
