@@ -49,7 +49,7 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
   --cpu-prof             write a V8 CPU profile of every server under test and list its hottest functions
   --cpu-prof-loadgen     also write the load generators' CPU profiles (under profiles-loadgen/)
   --pin S:L | auto       pin the server to CPUs S and the load generators to CPUs L (taskset), e.g. 0:1
-  --backlog N            experiment: the tidings server listens with accept backlog N (Server.ts uses Node's 511)
+  --backlog N            the tidings server listens with accept backlog N (default 4096, as Server.ts)
   --out DIR              results directory
   --deadline-s S         hard stop for the whole run (quick 900, otherwise 3600)
 `
@@ -59,7 +59,7 @@ export interface Plan {
   readonly label: string
   readonly cpuProf: boolean
   readonly cpuProfLoadgen: boolean
-  /** tidings server accept backlog (--backlog), or undefined for Server.ts's own listen. */
+  /** tidings server accept backlog (--backlog), or undefined for Server.ts's default. */
   readonly backlog: number | undefined
   /** taskset CPU lists for server and load generators (--pin), or undefined. */
   readonly pin: { readonly server: string; readonly loadgen: string } | undefined

@@ -29,7 +29,7 @@ export interface RigOptions {
   readonly fdLimit: number
   /** tidings clients ack cumulatively at most this long after an event (0: never). */
   readonly ackMs: number
-  /** tidings: listen with this accept backlog (an experiment; Server.ts listens with Node's default, 511). */
+  /** tidings: listen with this accept backlog (Server.ts's default is 4096). */
   readonly backlog?: number | undefined
   /** Entries the server keeps per channel (resume scenarios that miss more than the default). */
   readonly retention?: number | undefined

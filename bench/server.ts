@@ -10,7 +10,6 @@
  * (`--standalone`, for k6 users) it prints its URL and publishes `--publish-rate` ticks per second to
  * bench:fanout until stopped.
  */
-import { createServer, type Server as HttpServer } from "node:http"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { Position } from "../src/protocol/Position.ts"
 import * as Server from "../src/server/Server.ts"
@@ -61,16 +60,8 @@ const transportLayer = async (): Promise<Layer.Layer<Transport, unknown>> => {
   }
 }
 
-// `--backlog N` (an experiment): listen ourselves with that accept backlog and attach the server to it, instead
-// of letting Server.ts listen with Node's default backlog (511)
+// `--backlog N`: the accept queue length (Server.ts defaults to 4096)
 const backlog = flag("backlog")
-const attached = backlog
-  ? await new Promise<HttpServer>((resolve, reject) => {
-      const http = createServer()
-      http.once("error", reject)
-      http.listen({ port, host: "127.0.0.1", backlog: Number(backlog) }, () => resolve(http))
-    })
-  : undefined
 
 const layer = Server.layer({
   protocol: BenchProtocol,
@@ -78,7 +69,7 @@ const layer = Server.layer({
   auth: { secret: benchSecret },
   host: "127.0.0.1",
   port,
-  ...(attached ? { server: attached } : {}),
+  ...(backlog ? { backlog: Number(backlog) } : {}),
   apiKey: benchApiKey,
   limits: {
     maxConnections: 100_000,
@@ -175,11 +166,7 @@ const stats = () => {
   }
 }
 
-const shutdown = () =>
-  Effect.runPromise(Scope.close(scope, Exit.void)).then(() => {
-    attached?.closeAllConnections()
-    attached?.close()
-  })
+const shutdown = () => Effect.runPromise(Scope.close(scope, Exit.void))
 
 if (standalone) {
   const rate = Number(flag("publish-rate", "10"))

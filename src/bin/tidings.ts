@@ -20,6 +20,7 @@ const usage = `Usage: tidings serve [options]
 Options (each also an environment variable):
   --port N              TIDINGS_PORT             listen port (default 4000)
   --host H              TIDINGS_HOST             bind address (default 127.0.0.1)
+  --backlog N           TIDINGS_BACKLOG          accept queue length (default 4096, capped by net.core.somaxconn)
   --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
   --redis-url URL       REDIS_URL                Redis for --transport redis
   --nats-url URL        NATS_URL                 NATS for --transport nats
@@ -34,6 +35,7 @@ Options (each also an environment variable):
 const flagToEnv: Record<string, string> = {
   port: "TIDINGS_PORT",
   host: "TIDINGS_HOST",
+  backlog: "TIDINGS_BACKLOG",
   transport: "TIDINGS_TRANSPORT",
   "redis-url": "REDIS_URL",
   "nats-url": "NATS_URL",
@@ -95,6 +97,7 @@ const serve = Effect.gen(function* () {
     handlers: SimulatedAgent.make(),
     host: config.host,
     port: config.port,
+    backlog: config.backlog,
     path: config.path,
     auth: {
       ...(secret ? { secret } : {}),

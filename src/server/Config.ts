@@ -18,6 +18,9 @@ export const ServeConfig = Config.all({
     Config.withDefault(4000)
   ),
   path: Config.String("TIDINGS_PATH").pipe(Config.withDefault("/ws")),
+  backlog: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), "TIDINGS_BACKLOG").pipe(
+    Config.withDefault(4096)
+  ),
   jwtSecret: optionalString("TIDINGS_JWT_SECRET"),
   jwksUrl: optionalString("TIDINGS_JWKS_URL"),
   issuer: optionalString("TIDINGS_JWT_ISSUER"),
