@@ -18,9 +18,11 @@
  * of ASCII JSON; docs/security.md states it.
  */
 import type { WebSocket } from "ws"
+import { type FrameWriter, frameWriter, textFrame } from "./RawFrames.ts"
 
 /** The part of a ws socket this module uses (so tests and benches can pass a fake). */
-export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState">
+export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState"> &
+  Partial<Pick<WebSocket, "extensions">>
 
 /**
  * A frame written to many sockets: its text, and its UTF-8 bytes built on first use. `shared` says whether
@@ -29,6 +31,7 @@ export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState
  */
 export class SharedFrame {
   private buffer: Buffer | undefined
+  private framed: Buffer | undefined
 
   constructor(
     readonly text: string,
@@ -44,6 +47,12 @@ export class SharedFrame {
   get bytes(): Buffer {
     if (this.buffer === undefined) this.buffer = Buffer.from(this.text)
     return this.buffer
+  }
+
+  /** The whole WebSocket frame carrying these bytes alone (see RawFrames.ts), built on first use. */
+  get frame(): Buffer {
+    if (this.framed === undefined) this.framed = textFrame(this.bytes)
+    return this.framed
   }
 }
 
@@ -62,6 +71,7 @@ let flushScheduled = false
 /** The last multi-frame batch built during this flush pass, reused by the next socket with the same frames. */
 let lastBatch: ReadonlyArray<OutFrame> | undefined
 let lastBatchBytes: Buffer | undefined
+let lastBatchFrame: Buffer | undefined
 
 const sameFrames = (a: ReadonlyArray<OutFrame>, b: ReadonlyArray<OutFrame>): boolean => {
   if (a.length !== b.length) return false
@@ -85,7 +95,15 @@ const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
   if (lastBatch !== undefined && sameFrames(lastBatch, frames)) return lastBatchBytes!
   lastBatch = frames
   lastBatchBytes = joinBytes(frames)
+  lastBatchFrame = undefined
   return lastBatchBytes
+}
+
+/** The same batch as one prebuilt WebSocket frame. */
+const batchFrame = (frames: ReadonlyArray<OutFrame>): Buffer => {
+  const bytes = batchBytes(frames)
+  lastBatchFrame ??= textFrame(bytes)
+  return lastBatchFrame
 }
 
 /** Frames cut into runs of about MESSAGE_BYTES (a frame larger than that is a run of its own). */
@@ -104,16 +122,25 @@ const chunks = (frames: ReadonlyArray<OutFrame>): Array<ReadonlyArray<OutFrame>>
   return runs
 }
 
-/** The last chunked batch of shared frames built during this flush pass and its messages. */
+/** The last chunked batch of shared frames built during this flush pass and its messages (bytes, frames). */
 let lastChunked: ReadonlyArray<OutFrame> | undefined
 let lastChunkedBytes: Array<Buffer> = []
+let lastChunkedFrames: Array<Buffer> | undefined
 
 /** The messages of a large batch of shared frames, built once per distinct batch per pass. */
 const chunkedBytes = (frames: ReadonlyArray<OutFrame>): ReadonlyArray<Buffer> => {
   if (lastChunked !== undefined && sameFrames(lastChunked, frames)) return lastChunkedBytes
   lastChunked = frames
   lastChunkedBytes = chunks(frames).map((run) => joinBytes(run))
+  lastChunkedFrames = undefined
   return lastChunkedBytes
+}
+
+/** The same messages as prebuilt WebSocket frames. */
+const chunkedFrames = (frames: ReadonlyArray<OutFrame>): ReadonlyArray<Buffer> => {
+  const bytes = chunkedBytes(frames)
+  lastChunkedFrames ??= bytes.map(textFrame)
+  return lastChunkedFrames
 }
 
 const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
@@ -145,8 +172,10 @@ const flushAll = () => {
   for (const out of batch) out.flush()
   lastBatch = undefined
   lastBatchBytes = undefined
+  lastBatchFrame = undefined
   lastChunked = undefined
   lastChunkedBytes = []
+  lastChunkedFrames = undefined
   const ended = performance.now()
   const took = ended - started
   nextFlushAt = took < MIN_PAUSED_PASS_MS ? 0 : ended + Math.min(MAX_PAUSE_MS, took * PACING)
@@ -172,6 +201,8 @@ export class Outbound {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   /** Extra room for one frame larger than half the bound while it is in flight. */
   private allowance = 0
+  /** Direct frame writer (RawFrames.ts), looked up at the first shared write; undefined: use ws's send. */
+  private writer: FrameWriter | undefined | null = null
 
   constructor(
     private readonly socket: SocketLike,
@@ -250,7 +281,7 @@ export class Outbound {
       this.bytes = 0
       this.allShared = true
       if (count > 1 && bytes > MESSAGE_BYTES) this.sendChunked(frames, shared)
-      else if (shared) this.socket.send(count === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
+      else if (shared) this.sendShared(frames)
       else this.socket.send(count === 1 ? textOf(frames[0]!) : frames.map(textOf).join("\n"))
       this.onWrite(count, bytes, oldestEventTime(frames))
     }
@@ -267,9 +298,23 @@ export class Outbound {
    * A large backlog (a replay page, a burst) goes out as several messages of about MESSAGE_BYTES each, so the
    * client parses the first while the rest is still on the wire instead of waiting for one huge message.
    */
+  /** Shared frames: the prebuilt WebSocket frame straight to the TCP stream where possible, else ws's send. */
+  private sendShared(frames: ReadonlyArray<OutFrame>): void {
+    const writer = this.rawWriter()
+    if (writer) writer(frames.length === 1 ? (frames[0] as SharedFrame).frame : batchFrame(frames))
+    else this.socket.send(frames.length === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
+  }
+
+  private rawWriter(): FrameWriter | undefined {
+    if (this.writer === null) this.writer = frameWriter(this.socket)
+    return this.writer
+  }
+
   private sendChunked(frames: ReadonlyArray<OutFrame>, shared: boolean): void {
     if (shared) {
-      for (const bytes of chunkedBytes(frames)) this.socket.send(bytes, AS_TEXT)
+      const writer = this.rawWriter()
+      if (writer) for (const frame of chunkedFrames(frames)) writer(frame)
+      else for (const bytes of chunkedBytes(frames)) this.socket.send(bytes, AS_TEXT)
       return
     }
     for (const chunk of chunks(frames))

@@ -1,0 +1,51 @@
+/**
+ * Fan-out writes without ws's per-send framing. A server-to-client WebSocket frame is not masked, so the frame
+ * for a shared payload (header + bytes) is the same for every recipient: it is built once and written straight
+ * to each socket's TCP stream — one `write` per socket instead of ws's header allocation, cork, two writes and
+ * uncork. On the 2-core bench machine, writing a 140-byte frame to 1,000 sockets this way took about 2 µs less
+ * CPU per socket (user time 1.4–2.7 µs instead of 3.5–5.3 µs; the kernel's 7–8 µs per write is the same).
+ *
+ * It relies on ws 8 internals, checked at runtime: the socket's TCP stream (`_socket`) and no negotiated
+ * extension (permessage-deflate would compress; the server disables it). Sockets that do not qualify — a test's
+ * fake, another ws version — get ws's own `send`. Order is kept: ws writes every frame of its own (control
+ * frames, close) synchronously to the same stream, and backpressure is still visible in `bufferedAmount`, which
+ * ws computes from that stream.
+ */
+import type { WebSocket } from "ws"
+
+/** Writes a prebuilt frame to one socket. */
+export type FrameWriter = (frame: Buffer) => void
+
+interface WsInternals {
+  readonly _socket?: { write?: (chunk: Buffer) => boolean } | null
+}
+
+/** A direct frame writer for `socket`, or undefined when it must go through ws's `send`. */
+export const frameWriter = (socket: Partial<Pick<WebSocket, "extensions">>): FrameWriter | undefined => {
+  if (socket.extensions !== "") return undefined
+  const stream = (socket as unknown as WsInternals)._socket
+  if (!stream || typeof stream.write !== "function") return undefined
+  return (frame) => {
+    stream.write!(frame)
+  }
+}
+
+/** A final (FIN), unmasked text frame holding `payload`. */
+export const textFrame = (payload: Buffer): Buffer => {
+  const length = payload.length
+  const header =
+    length < 126
+      ? Buffer.from([0x81, length])
+      : length < 65536
+        ? Buffer.from([0x81, 126, length >> 8, length & 0xff])
+        : headerWith64BitLength(length)
+  return Buffer.concat([header, payload], header.length + length)
+}
+
+const headerWith64BitLength = (length: number): Buffer => {
+  const header = Buffer.alloc(10)
+  header[0] = 0x81
+  header[1] = 127
+  header.writeUIntBE(length, 4, 6)
+  return header
+}
