@@ -12,9 +12,27 @@ export interface EventFrameParts {
   readonly time: number
 }
 
+/** The frame text up to the offset, for the channel and epoch of the previous call (replay encodes runs of one). */
+let lastChannel = ""
+let lastEpoch = ""
+let lastHead = ""
+/** `,"event":"<name>","data":` per event name (a protocol has a handful). */
+const eventParts = new Map<string, string>()
+
 /** `data` is JSON text already encoded for the recipient's protocol version. */
-export const encodeEventFrame = (parts: EventFrameParts, event: string, data: string): string =>
-  `{"type":"event","channel":${JSON.stringify(parts.channel)},"epoch":${JSON.stringify(parts.epoch)},"offset":${parts.offset},"event":${JSON.stringify(event)},"data":${data},"time":${parts.time}}`
+export const encodeEventFrame = (parts: EventFrameParts, event: string, data: string): string => {
+  if (parts.channel !== lastChannel || parts.epoch !== lastEpoch || lastHead === "") {
+    lastChannel = parts.channel
+    lastEpoch = parts.epoch
+    lastHead = `{"type":"event","channel":${JSON.stringify(parts.channel)},"epoch":${JSON.stringify(parts.epoch)},"offset":`
+  }
+  let eventPart = eventParts.get(event)
+  if (eventPart === undefined) {
+    eventPart = `,"event":${JSON.stringify(event)},"data":`
+    if (eventParts.size < 1024) eventParts.set(event, eventPart)
+  }
+  return `${lastHead}${parts.offset}${eventPart}${data},"time":${parts.time}}`
+}
 
 export const encodeFrame = (frame: ServerFrame): string => JSON.stringify(frame)
 
