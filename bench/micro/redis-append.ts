@@ -1,7 +1,8 @@
 /**
  * Micro-benchmark of the Redis transport on a private redis-server: appends per second (one at a time, and with
- * many in flight), appends with a live listener on the same node (end to end: script → PUBLISH → subscriber →
- * listener), and replay throughput of `read` in batches.
+ * many in flight to one channel and over 64 channels), appends with a live listener on the same node (end to end:
+ * script → PUBLISH → subscriber → listener), and replay throughput of `read` in batches: all of a long channel,
+ * and a resuming client's 10,000 entries, several times (best and median, as the machine may be shared).
  *
  *   npx tsx bench/micro/redis-append.ts [appends=100000] [inFlight=256] [readBatch=1000]
  *
@@ -18,6 +19,9 @@ import { findBinary } from "../../test/support/requireBinary.ts"
 const total = Number(process.argv[2] ?? 100_000)
 const inFlight = Number(process.argv[3] ?? 256)
 const readBatch = Number(process.argv[4] ?? 1000)
+const spreadChannels = 64
+const resumeEntries = 10_000
+const resumeRuns = 15
 
 const binary = findBinary("redis-server")
 if (binary === undefined) {
@@ -62,6 +66,14 @@ try {
     )
     record(`append, ${inFlight} in flight`, total, performance.now() - started)
 
+    started = performance.now()
+    yield* Effect.forEach(
+      Array.from({ length: total }, (_, i) => i),
+      (i) => t.append(`spread-${i % spreadChannels}`, publication(i)),
+      { concurrency: inFlight, discard: true }
+    )
+    record(`append, ${inFlight} in flight over ${spreadChannels} channels`, total, performance.now() - started)
+
     let heard = 0
     let lastOffset = 0
     let ordered = true
@@ -90,6 +102,24 @@ try {
       since = { epoch: since.epoch, offset: result.entries[result.entries.length - 1]!.offset }
     }
     record(`replay with read, batches of ${readBatch}`, replayed, performance.now() - started)
+
+    // A resuming client: the last `resumeEntries` entries of a channel, page after page.
+    const epoch = (yield* t.top("pipelined")).epoch
+    const resumeFrom = Math.max(0, total - resumeEntries)
+    const resumeMs: Array<number> = []
+    for (let run = 0; run < resumeRuns; run++) {
+      started = performance.now()
+      let position = { epoch, offset: resumeFrom }
+      while (position.offset < total) {
+        const page = yield* t.read("pipelined", position, readBatch)
+        position = { epoch, offset: page.entries[page.entries.length - 1]!.offset }
+      }
+      resumeMs.push(performance.now() - started)
+    }
+    resumeMs.sort((a, b) => a - b)
+    const resumed = total - resumeFrom
+    record(`replay ${resumed} after a position, batches of ${readBatch} (best of ${resumeRuns})`, resumed, resumeMs[0]!)
+    record(`  (median of ${resumeRuns})`, resumed, resumeMs[Math.floor(resumeRuns / 2)]!)
     return results
   })
   const results = await Effect.runPromise(Effect.scoped(program))

@@ -5,7 +5,11 @@
  *
  * - Append is one Lua script per channel (redis/scripts.ts): create the epoch if the channel's meta is missing →
  *   next offset → XADD `<offset>-0` with exact MAXLEN → age trim → PUBLISH the announcement, atomically, so
- *   history and live delivery agree. An idempotency record remembers each keyed append for the window.
+ *   history and live delivery agree. An idempotency record remembers each keyed append for the window. The
+ *   appends made to one channel in the same tick share one script call and one announcement (redis/Batcher.ts);
+ *   each still gets its own entry, or the call's error.
+ * - Read is one Lua script too, returning the page as one string (cheaper for this node than an XRANGE reply of
+ *   many small strings); a full page that is not the end starts the next page's read (redis/ReadAhead.ts).
  * - Live delivery uses ONE subscriber connection per transport (per node), subscribed per channel with local
  *   reference counting; redis/LiveFeed.ts orders announcements per listener, skips duplicates and fills gaps from
  *   the stream. After the subscriber reconnects, every channel is checked for entries missed meanwhile.
@@ -26,8 +30,10 @@ import { randomBytes } from "node:crypto"
 import { Clock, Config, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { Redis } from "ioredis"
 import type { Position } from "../protocol/Position.ts"
+import * as Batcher from "./redis/Batcher.ts"
 import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
+import * as ReadAhead from "./redis/ReadAhead.ts"
 import * as Scripts from "./redis/scripts.ts"
 import {
   type Entry,
@@ -63,6 +69,8 @@ const defaultKeyPrefix = "tidings:"
 /** Key TTLs are garbage collection; this much after the logical expiry, so clocks that differ a little agree. */
 const gcGraceMs = 60_000
 const maxReadLimit = 100_000
+/** Appends per script call at most (they are sent as arguments of one EVALSHA). */
+const maxAppendBatch = 128
 /** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
 const resubscribeBatch = 1000
 const minRedisVersion = [6, 2] as const
@@ -85,6 +93,13 @@ const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause
 /** A reply of an unexpected shape: a bug or a foreign writer under our key prefix, not a passing outage. */
 class UnexpectedReply extends Error {
   override readonly name = "UnexpectedReply"
+}
+
+/** An append waiting for its channel's next script call; `now` is from the caller's Clock. */
+interface PendingAppend {
+  readonly publication: Publication
+  readonly idempotencyKey: string | undefined
+  readonly now: number
 }
 
 const isArray = (u: unknown): u is ReadonlyArray<unknown> => Array.isArray(u)
@@ -248,64 +263,47 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
       const stream = streamTtl(retention)
       return stream === 0 ? 0 : Math.max(stream, metaTtlMs)
     }
+    /** Entries stored before this are past their age ("": no age limit). */
     const cutoff = (retention: Retention, now: number) =>
-      Number.isFinite(retention.maxAgeMs) ? now - retention.maxAgeMs : -1e308
+      Number.isFinite(retention.maxAgeMs) ? now - retention.maxAgeMs : ""
 
-    const appendUnsafe = async (
-      channel: string,
-      publication: Publication,
-      idempotencyKey: string | undefined,
-      now: number
-    ): Promise<Entry> => {
+    /** Appends one channel's batch in one script call (redis/Batcher.ts gathers the appends of a tick). */
+    const appendBatch = async (channel: string, batch: ReadonlyArray<PendingAppend>): Promise<Array<Entry>> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const retention = resolved.retention(channel)
-      const body = Codec.encodeBody(publication)
-      const scriptKeys =
-        idempotencyKey === undefined
-          ? [keys.meta, keys.stream]
-          : [keys.meta, keys.stream, keys.idempotency + idempotencyKey]
-      const reply = await evalScript(Scripts.append, scriptKeys, [
+      const scriptKeys = [keys.meta, keys.stream]
+      const args: Array<string | number> = [
         nextEpoch(),
-        now,
-        body,
+        keys.live,
         Number.isFinite(retention.maxEntries) ? Math.max(0, Math.floor(retention.maxEntries)) : -1,
         Number.isFinite(retention.maxAgeMs) ? Math.max(0, retention.maxAgeMs) : -1,
         streamTtl(retention),
         metaTtl(retention),
-        keys.live,
         resolved.idempotencyWindowMs,
         Math.ceil(resolved.idempotencyWindowMs) + gcGraceMs
-      ])
-      if (!isArray(reply)) throw new UnexpectedReply("append returned no array")
-      if (reply[0] === 1) {
-        const entry = Codec.decodeAnnouncement(channel, asString(reply[1]))
-        if (entry === undefined) throw new UnexpectedReply("malformed idempotency record")
-        return entry
+      ]
+      for (const { publication, idempotencyKey, now } of batch) {
+        let record = 0
+        if (idempotencyKey !== undefined) record = scriptKeys.push(keys.idempotency + idempotencyKey)
+        args.push(Codec.encodeHeader(now, publication), publication.data, record)
       }
-      return {
-        channel,
-        epoch: asString(reply[1]),
-        offset: Number(asString(reply[2])),
-        event: publication.event,
-        data: publication.data,
-        version: publication.version,
-        time: publication.time
+      const reply = await evalScript(Scripts.append, scriptKeys, args)
+      if (!isArray(reply) || reply.length !== batch.length + 1) {
+        throw new UnexpectedReply("append returned no epoch and result per entry")
       }
+      const epoch = asString(reply[0])
+      return batch.map(({ publication }, i) => {
+        const result = reply[i + 1]
+        if (typeof result === "number") {
+          const { event, data, version, time } = publication
+          return { channel, epoch, offset: result, event, data, version, time }
+        }
+        const remembered = typeof result === "string" ? Codec.decodeAnnouncement(channel, result) : undefined
+        if (remembered?.length !== 1) throw new UnexpectedReply("malformed idempotency record")
+        return remembered[0]!
+      })
     }
-
-    const decodeEntries = (channel: string, epoch: string, raw: unknown): Array<Entry> => {
-      if (!isArray(raw)) throw new UnexpectedReply("read returned no entry list")
-      const entries = new Array<Entry>(raw.length)
-      for (let i = 0; i < raw.length; i++) {
-        const item = raw[i]
-        const fields = isArray(item) ? item[1] : undefined
-        if (!isArray(item) || !isArray(fields)) throw new UnexpectedReply("malformed stream entry")
-        const entry = Codec.decodeBody(channel, epoch, Codec.offsetOfId(asString(item[0])), asString(fields[3]))
-        if (entry === undefined) throw new UnexpectedReply(`malformed stream entry ${asString(item[0])}`)
-        entries[i] = entry
-      }
-      return entries
-    }
+    const appends = Batcher.make(appendBatch, maxAppendBatch)
 
     const readUnsafe = async (
       channel: string,
@@ -329,22 +327,24 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
           cutoff(retention, now)
         ]
       )
-      if (!isArray(reply)) throw new UnexpectedReply("read returned no array")
+      if (!isArray(reply) || reply.length !== 5) throw new UnexpectedReply("read returned no page")
       const epoch = asString(reply[0])
       const top: Position = { epoch, offset: Number(asString(reply[1])) }
       const status = asString(reply[2])
       if (status === "epoch") return { entries: [], top, covered: false, reason: "epoch_changed" }
       if (status === "trimmed") return { entries: [], top, covered: false, reason: "trimmed" }
-      const entries = decodeEntries(channel, epoch, reply[3])
+      const entries = Codec.decodeRun(channel, epoch, Number(asString(reply[3])), asString(reply[4]))
+      if (entries === undefined) throw new UnexpectedReply(`malformed entries in the stream of ${channel}`)
       return { entries: entries.length > count ? entries.slice(0, count) : entries, top, covered: true }
     }
+    const readPaged = ReadAhead.make(readUnsafe)
 
     const topUnsafe = async (channel: string): Promise<Position> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const reply = await evalScript(
         Scripts.read,
         [keys.meta, keys.stream],
-        [nextEpoch(), metaTtl(resolved.retention(channel)), "top", "", 0, 0, 0]
+        [nextEpoch(), metaTtl(resolved.retention(channel)), "top", "", 0, 0, ""]
       )
       if (!isArray(reply)) throw new UnexpectedReply("top returned no array")
       return { epoch: asString(reply[0]), offset: Number(asString(reply[1])) }
@@ -360,8 +360,8 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         top: topUnsafe,
         readAfter: async (channel, after, limit) => {
           const now = clock.currentTimeMillisUnsafe()
-          let result = await readUnsafe(channel, after, limit, now)
-          if (!result.covered) result = await readUnsafe(channel, undefined, limit, now)
+          let result = await readPaged(channel, after, limit, now)
+          if (!result.covered) result = await readPaged(channel, undefined, limit, now)
           return { epoch: result.top.epoch, entries: result.entries }
         },
         report: (message, cause) => log("warn", `${message}: ${errorMessage(cause)}`)
@@ -375,12 +375,12 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     subscriber.on("message", (live: string, message: string) => {
       if (!live.startsWith(livePrefix) || !live.endsWith(liveSuffix)) return
       const channel = Codec.unescapeName(live.slice(livePrefix.length, live.length - liveSuffix.length))
-      const entry = Codec.decodeAnnouncement(channel, message)
-      if (entry === undefined) {
+      const entries = Codec.decodeAnnouncement(channel, message)
+      if (entries === undefined) {
         log("warn", `tidings redis transport: ignored a malformed announcement on ${live}`)
         return
       }
-      liveFeed.announce(channel, entry)
+      for (const entry of entries) liveFeed.announce(channel, entry)
     })
 
     // After a reconnect: subscribe again to every channel with listeners, THEN look for what was missed (in this
@@ -434,8 +434,10 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     const transport: TransportShape = {
       name: "redis",
       append: (channel, publication, appendOptions) =>
-        withNow((now) => run("append", () => appendUnsafe(channel, publication, appendOptions?.idempotencyKey, now))),
-      read: (channel, since, limit) => withNow((now) => run("read", () => readUnsafe(channel, since, limit, now))),
+        withNow((now) =>
+          run("append", () => appends.add(channel, { publication, idempotencyKey: appendOptions?.idempotencyKey, now }))
+        ),
+      read: (channel, since, limit) => withNow((now) => run("read", () => readPaged(channel, since, limit, now))),
       top: (channel) => run("top", () => topUnsafe(channel)),
       listen: (channel, listener) =>
         Effect.asVoid(

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import * as Redis from "../../src/transports/Redis.ts"
-import { channelKeys, cursorKey, encodeAnnouncement, encodeBody } from "../../src/transports/redis/codec.ts"
+import { channelKeys, cursorKey, encodeHeader } from "../../src/transports/redis/codec.ts"
 import { type Entry, type Publication, Transport, TransportError } from "../../src/transports/Transport.ts"
 import { freePort } from "../support/freePort.ts"
 import { type RedisServer, redisServerScoped, startRedisServer } from "../support/redisServer.ts"
@@ -37,6 +37,10 @@ const waitFor = (what: string, condition: () => boolean | Effect.Effect<boolean>
       yield* Effect.sleep(10)
     }
   })
+
+/** A one-entry announcement in the form the append script publishes (codec.ts). */
+const announcement = (epoch: string, offset: number, header: string, data: string) =>
+  `${epoch}\n${offset}\n${header}${data}`
 
 const offsets = (entries: ReadonlyArray<Entry>) => entries.map((e) => e.offset)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
@@ -67,19 +71,23 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
         const offset = yield* Effect.promise(() =>
           server.command(
             "EVAL",
-            "local o = redis.call('HINCRBY', KEYS[1], 'top', 1) redis.call('XADD', KEYS[2], o .. '-0', 's', ARGV[1], 'b', ARGV[2]) return o",
+            "local o = redis.call('HINCRBY', KEYS[1], 'top', 1) redis.call('XADD', KEYS[2], o .. '-0', ARGV[1], ARGV[2]) return o",
             2,
             keys.meta,
             keys.stream,
-            Date.now(),
-            encodeBody(publication(i))
+            encodeHeader(Date.now(), publication(i)),
+            publication(i).data
           )
         )
         expect(offset).toBe(i)
       }
       // A stale duplicate announcement is skipped.
       yield* Effect.promise(() =>
-        server.command("PUBLISH", keys.live, encodeAnnouncement(first.epoch, 1, encodeBody(publication(1))))
+        server.command(
+          "PUBLISH",
+          keys.live,
+          announcement(first.epoch, 1, encodeHeader(Date.now(), publication(1)), publication(1).data)
+        )
       )
       yield* Effect.sleep(50)
       expect(offsets(heard.received)).toEqual([1, 2])
@@ -145,6 +153,80 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
       yield* waitFor("offset 11 everywhere", all(11))
       yield* Effect.sleep(50)
       for (const collected of heard.values()) expect(offsets(collected.received)).toEqual(range(1, 11))
+    })
+  )
+
+  it.live("appends made in the same tick share one script call; each gets its own entry, or its channel's error", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const t = yield* Redis.make({ url: server.url, keyPrefix })
+      const heard = collector()
+      yield* t.listen("batched", heard.listener)
+      yield* t.append("batched", publication(0))
+      const scriptCalls = () =>
+        Effect.promise(async () => {
+          const stats = String(await server.command("INFO", "commandstats"))
+          return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+        })
+      // The meta of "broken" is not a hash: its appends fail, and only its own.
+      yield* Effect.promise(() => server.command("SET", channelKeys(keyPrefix, "broken").meta, "not a hash"))
+      const before = yield* scriptCalls()
+      const results = yield* Effect.forEach(
+        range(1, 10),
+        (i) =>
+          Effect.exit(
+            i === 10
+              ? t.append("broken", publication(i))
+              : t.append("batched", publication(i), { idempotencyKey: i % 3 === 0 ? "same" : `k${i}` })
+          ),
+        { concurrency: "unbounded" }
+      )
+      // One call for "batched", one for "broken" (plus the commandstats' own INFO, which is no script).
+      expect((yield* scriptCalls()) - before).toBe(2)
+      const entries = results.slice(0, 9).map((exit) => (Exit.isSuccess(exit) ? exit.value : undefined))
+      // Keys k1, k2, "same" (i = 3; i = 6 and 9 return its entry), k4, k5, k7, k8: seven new offsets.
+      expect(entries.map((e) => e?.offset)).toEqual([2, 3, 4, 5, 6, 4, 7, 8, 4])
+      expect(entries[5]).toEqual(entries[2])
+      expect(entries[8]).toEqual(entries[2])
+      expect(entries[2]?.data).toBe(publication(3).data)
+      const broken = results[9]!
+      expect(Exit.isFailure(broken) && String(broken.cause)).toContain("WRONGTYPE")
+      yield* waitFor("offsets 1-8", () => heard.received.length >= 8)
+      expect(offsets(heard.received)).toEqual(range(1, 8))
+      expect(offsets((yield* t.read("batched", undefined, 100)).entries)).toEqual(range(1, 8))
+    })
+  )
+
+  it.effect("a page read ahead is served only to the read of that page, and only shortly after (TestClock)", () =>
+    Effect.gen(function* () {
+      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
+      for (let i = 1; i <= 6; i++) yield* t.append("ahead", publication(i))
+      const first = yield* t.read("ahead", undefined, 2)
+      const epoch = first.top.epoch
+      expect(offsets(first.entries)).toEqual([1, 2])
+      // Pages after 2 and after 4 were read ahead in turn; the reads asking for them get the same entries.
+      const second = yield* t.read("ahead", { epoch, offset: 2 }, 2)
+      expect(second).toEqual({ entries: second.entries, top: { epoch, offset: 6 }, covered: true })
+      expect(second.entries.map((e) => e.data)).toEqual([3, 4].map((i) => publication(i).data))
+      yield* t.append("ahead", publication(7))
+      // Read ahead before the append: the same entries, and the top of that moment (a read of 1 s ago).
+      expect(yield* t.read("ahead", { epoch, offset: 4 }, 2)).toEqual({
+        entries: (yield* t.read("ahead", { epoch, offset: 4 }, 3)).entries.slice(0, 2),
+        top: { epoch, offset: 6 },
+        covered: true
+      })
+
+      // A page read ahead more than 1 s (of the caller's Clock) ago is read again.
+      yield* t.read("ahead", undefined, 2)
+      yield* Effect.promise(() => server.command("FLUSHALL"))
+      const fresh = yield* t.append("ahead", publication(8))
+      yield* TestClock.adjust(1001)
+      expect(yield* t.read("ahead", { epoch, offset: 2 }, 2)).toEqual({
+        entries: [],
+        top: { epoch: fresh.epoch, offset: fresh.offset },
+        covered: false,
+        reason: "epoch_changed"
+      })
     })
   )
 

@@ -1,17 +1,25 @@
 /**
- * The Redis transport's data layout: key names, and the text forms of an entry in a channel's stream, in a live
- * announcement and in an idempotency record. Pure string work, no Redis client (Redis.ts owns the connections,
- * scripts.ts the Lua that writes these forms).
+ * The Redis transport's data layout: key names, and the text forms of an entry in a channel's stream, in a
+ * replayed page, in a live announcement and in an idempotency record. Pure string work, no Redis client
+ * (Redis.ts owns the connections, scripts.ts the Lua that writes these forms).
  *
  * Keys of one channel share the hash tag `{channel}` so they live in one cluster slot and one script can touch
  * them all. `{`, `}` and `%` in a channel or session name are percent-escaped, so a crafted name can neither
  * move the hash tag nor collide with another channel's keys.
  *
- * - `<prefix>{<channel>}:meta` — hash `{ epoch, top }`
- * - `<prefix>{<channel>}:log` — stream, entry id `<offset>-0`, fields `s` (storage time, ms) and `b` (body)
+ * - `<prefix>{<channel>}:meta` — hash `{ epoch, top, oldest }` (oldest: see scripts.ts)
+ * - `<prefix>{<channel>}:log` — stream, entry id `<offset>-0`, one field: the entry's header, whose value is
+ *   the entry's data
  * - `<prefix>{<channel>}:live` — pub/sub channel of announcements
- * - `<prefix>{<channel>}:idem:<key>` — string, `<expiresAt>\n<announcement>`
+ * - `<prefix>{<channel>}:idem:<key>` — string, `<expiresAt>\n<announcement of the one entry>`
  * - `<prefix>cursors:{<session>}` — hash channel → `<epoch>:<offset>`, plus the session's expiry time
+ *
+ * A header, `<storedAt>\n<time>\n<version>\n<event length>\n<data length>\n<event>` (storedAt: storage time,
+ * ms), says how long the event and the data that follows it are (UTF-16 code units, which survive the UTF-8
+ * round trip through Redis), so `header data header data …` is a run of entries Lua can build by concatenating
+ * stream fields as they are, and the client can cut without escaping or per-entry replies. A read returns its
+ * epoch, first offset and run as separate reply items; an announcement (and an idempotency record after its
+ * expiry line) is `<epoch>\n<first offset>\n<run>`. Offsets in a run are consecutive.
  */
 import type { Entry, Publication } from "../Transport.ts"
 
@@ -45,49 +53,60 @@ export const cursorKey = (keyPrefix: string, session: string): string => `${keyP
 /** Field of a session's cursor hash holding the session's logical expiry (a channel name never contains NUL). */
 export const cursorExpiryField = "\u0000expiresAt"
 
-/**
- * An entry's body: `<time>\n<version>\n<event length>\n<event><data>`. The event is length-prefixed (UTF-16 code
- * units, which survive the UTF-8 round trip through Redis) so neither it nor the data needs escaping or parsing.
- */
-export const encodeBody = (publication: Publication): string =>
-  `${publication.time}\n${publication.version}\n${publication.event.length}\n${publication.event}${publication.data}`
+/** An entry's header (its stream field); see the top of this file. */
+export const encodeHeader = (storedAt: number, publication: Publication): string =>
+  `${storedAt}\n${publication.time}\n${publication.version}\n${publication.event.length}\n${publication.data.length}\n${publication.event}`
 
-/** Decodes a body; undefined when it is not in the form `encodeBody` writes. */
-export const decodeBody = (
+/**
+ * Cuts a run of `header data` pairs from `at` to the end of `text` into entries with offsets from `firstOffset`.
+ * Undefined when the text is not in that form.
+ */
+export const decodeRun = (
   channel: string,
   epoch: string,
-  offset: number,
-  body: string,
-  start = 0
-): Entry | undefined => {
-  const a = body.indexOf("\n", start)
-  const b = a < 0 ? -1 : body.indexOf("\n", a + 1)
-  const c = b < 0 ? -1 : body.indexOf("\n", b + 1)
-  if (c < 0) return undefined
-  const time = Number(body.slice(start, a))
-  const version = Number(body.slice(a + 1, b))
-  const eventLength = Number(body.slice(b + 1, c))
-  if (!Number.isFinite(time) || !Number.isInteger(version) || !Number.isInteger(eventLength)) return undefined
-  const eventEnd = c + 1 + eventLength
-  if (eventEnd > body.length) return undefined
-  return { channel, epoch, offset, event: body.slice(c + 1, eventEnd), data: body.slice(eventEnd), version, time }
+  firstOffset: number,
+  text: string,
+  at = 0
+): Array<Entry> | undefined => {
+  const entries: Array<Entry> = []
+  while (at < text.length) {
+    // storedAt is for Lua (age trims); skip it.
+    const a = text.indexOf("\n", at)
+    const b = a < 0 ? -1 : text.indexOf("\n", a + 1)
+    const c = b < 0 ? -1 : text.indexOf("\n", b + 1)
+    const d = c < 0 ? -1 : text.indexOf("\n", c + 1)
+    const e = d < 0 ? -1 : text.indexOf("\n", d + 1)
+    if (e < 0) return undefined
+    const time = Number(text.slice(a + 1, b))
+    const version = Number(text.slice(b + 1, c))
+    const eventEnd = e + 1 + Number(text.slice(c + 1, d))
+    const dataEnd = eventEnd + Number(text.slice(d + 1, e))
+    if (!Number.isFinite(time) || !Number.isInteger(version)) return undefined
+    if (!(eventEnd > e && dataEnd >= eventEnd && dataEnd <= text.length)) return undefined
+    entries.push({
+      channel,
+      epoch,
+      offset: firstOffset + entries.length,
+      event: text.slice(e + 1, eventEnd),
+      data: text.slice(eventEnd, dataEnd),
+      version,
+      time
+    })
+    at = dataEnd
+  }
+  return entries
 }
 
-/** An announcement (the PUBLISH payload, also the idempotency record's value): `<epoch>\n<offset>\n<body>`. */
-export const decodeAnnouncement = (channel: string, message: string): Entry | undefined => {
+/** An announcement, or an idempotency record after its expiry line: `<epoch>\n<first offset>\n<run>`. */
+export const decodeAnnouncement = (channel: string, message: string): Array<Entry> | undefined => {
   const a = message.indexOf("\n")
   const b = a < 0 ? -1 : message.indexOf("\n", a + 1)
-  if (b < 0) return undefined
-  const offset = Number(message.slice(a + 1, b))
-  if (!Number.isSafeInteger(offset) || offset < 1) return undefined
-  return decodeBody(channel, message.slice(0, a), offset, message, b + 1)
+  if (a <= 0 || b < 0) return undefined
+  const firstOffset = Number(message.slice(a + 1, b))
+  if (!Number.isSafeInteger(firstOffset) || firstOffset < 1) return undefined
+  const entries = decodeRun(channel, message.slice(0, a), firstOffset, message, b + 1)
+  return entries !== undefined && entries.length > 0 ? entries : undefined
 }
-
-export const encodeAnnouncement = (epoch: string, offset: number, body: string): string =>
-  `${epoch}\n${offset}\n${body}`
-
-/** The offset of a stream id `<offset>-0`. */
-export const offsetOfId = (id: string): number => Number.parseInt(id, 10)
 
 /** A cursor value `<epoch>:<offset>`; epochs are opaque, so split at the last colon. */
 export const encodeCursor = (epoch: string, offset: number): string => `${epoch}:${offset}`
