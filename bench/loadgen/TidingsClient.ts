@@ -2,7 +2,8 @@
  * A tidings client for the load generator, on raw `ws`: authenticates at the upgrade (`Authorization: Bearer`)
  * and waits for `welcome`, subscribes, reads newline-batched messages (a scan for event frames, JSON.parse for the rest), answers pings,
  * acks cumulatively like the real client (after 1,000 events or about a second, spread ±20% per client), tracks its channel position (offset gaps
- * and repeats are counted, not hidden), resumes with `since` after a drop, and sends `echo` commands.
+ * and repeats are counted, not hidden), resumes with `since` after a drop (asking again after an `unavailable` answer, as the real client does), and
+ * sends `echo` commands.
  */
 import WebSocket from "ws"
 import { benchSubprotocol, nowMs } from "../protocol.ts"
@@ -44,6 +45,8 @@ export class TidingsClient implements BenchClient {
   private welcomed: ((frame: Frame) => void) | undefined
   private resumeStartedAt = 0
   private subscribeSentAt = 0
+  /** The last subscribe frame sent, to send again after an `unavailable` answer. */
+  private lastSubscribe: string | undefined
   private readonly pendingCommands = new Map<string, number>()
 
   constructor(
@@ -76,7 +79,7 @@ export class TidingsClient implements BenchClient {
       if (!this.channel || !this.isOpen) return reject(new Error("not connected or no channel"))
       this.subscribed = () => resolve()
       this.subscribeSentAt = nowMs()
-      this.ws!.send(`{"type":"subscribe","channel":${JSON.stringify(this.channel)}}`)
+      this.sendSubscribe(`{"type":"subscribe","channel":${JSON.stringify(this.channel)}}`)
     })
   }
 
@@ -133,13 +136,18 @@ export class TidingsClient implements BenchClient {
           resolve(frame)
         }
         this.subscribeSentAt = nowMs()
-        ws.send(
+        this.sendSubscribe(
           since
             ? `{"type":"subscribe","channel":${JSON.stringify(this.channel)},"since":{"epoch":${JSON.stringify(since.epoch)},"offset":${since.offset}}}`
             : `{"type":"subscribe","channel":${JSON.stringify(this.channel)}}`
         )
       })
     })
+  }
+
+  private sendSubscribe(frame: string): void {
+    this.lastSubscribe = frame
+    this.ws!.send(frame)
   }
 
   private onMessage(data: Buffer): void {
@@ -221,6 +229,15 @@ export class TidingsClient implements BenchClient {
       }
       case "error": {
         const code = String(frame.code)
+        if (code === "unavailable" && frame.channel === this.channel && this.subscribed && this.lastSubscribe) {
+          // like the real client: the server could not subscribe now (its broker is busy or away); ask again
+          this.env.problem("subscribe retried after unavailable")
+          const frameText = this.lastSubscribe
+          setTimeout(() => {
+            if (this.subscribed && this.isOpen) this.ws!.send(frameText)
+          }, 100)
+          return
+        }
         if (typeof frame.id === "string" && this.pendingCommands.delete(frame.id)) this.env.recorder.commandError(code)
         else this.env.problem(`error frame ${code}: ${String(frame.message).slice(0, 120)}`)
         return

@@ -35,7 +35,9 @@ export const resume = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
     // warm-up: one small drop and resume, so the measured one runs on a warm (JIT-compiled) server, as in production
     await rig.loadgen.drop()
     await sleep(100)
-    await rig.server.call("burst", { step: newStep(), count: 100, target: -1, payloadBytes }, 60_000)
+    // about 10,000 replayed entries in all (at least 100 per client): enough for the JIT to compile the replay path
+    const warmCount = Math.max(100, Math.min(spec.missed, Math.floor(10_000 / clients)))
+    await rig.server.call("burst", { step: newStep(), count: warmCount, target: -1, payloadBytes }, 60_000)
     const warmResume = await rig.loadgen.resume(60_000)
     warmResume.total.destroy()
     warmResume.subscribe.destroy()
@@ -109,4 +111,9 @@ export const resume = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
       )
     }
     result.serverStats = await rig.stats()
+    const { problems } = await rig.loadgen.stats()
+    if (Object.keys(problems).length > 0) {
+      result.notes.push(`client-side: ${JSON.stringify(problems)}`)
+      ctx.log(`  client-side: ${JSON.stringify(problems)}`)
+    }
   })

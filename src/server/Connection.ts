@@ -18,6 +18,7 @@ import type { Authenticator, AuthFailed, Identity } from "./Auth.ts"
 import { type Hub, Subscription } from "./Fanout.ts"
 import type { Limits, Timing } from "./Options.ts"
 import { Outbound } from "./Outbound.ts"
+import type { Read } from "./SharedReads.ts"
 import type { Stats } from "./Stats.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 
@@ -36,6 +37,8 @@ export type CommandRunner = (
 export interface ConnectionEnv {
   readonly codec: ProtocolCodec
   readonly transport: TransportShape
+  /** History reads, shared by subscriptions asking for the same page at once (SharedReads.ts). */
+  readonly read: Read
   readonly hub: Hub
   readonly auth: Authenticator
   readonly limits: Limits
@@ -451,8 +454,11 @@ export class Connection {
       }
       let position: Position | undefined = start === "start" ? undefined : start
       let replayed = 0
+      /** Re-reads left for entries between the replayed ones and the first live one (see below). */
+      let freshReads = 2
+      let fresh = false
       for (;;) {
-        const page = yield* transport.read(channel, position, REPLAY_PAGE)
+        const page = yield* (fresh ? transport.read : this.env.read)(channel, position, REPLAY_PAGE)
         if (position === undefined) {
           // from the start: begin just before the oldest retained entry
           position = { epoch: page.top.epoch, offset: (page.entries[0]?.offset ?? page.top.offset + 1) - 1 }
@@ -484,9 +490,12 @@ export class Connection {
         replayed += page.entries.length
         const last = page.entries[page.entries.length - 1]
         if (!last || last.offset >= page.top.offset || page.entries.length < REPLAY_PAGE) {
-          return { recovered: true, replayed }
+          // a shared or read-ahead page can carry a top from just before this subscription joined the live feed:
+          // entries appended in between are in neither, so read them before going live (not a reset)
+          if (!subscription.missingBeforeLive() || freshReads-- === 0) return { recovered: true, replayed }
+          fresh = true
         }
-        position = { epoch: last.epoch, offset: last.offset }
+        position = { epoch: subscription.epoch, offset: subscription.offset }
       }
     })
   }

@@ -127,6 +127,12 @@ export class Subscription {
     this.stats.replayed++
   }
 
+  /** Whether live entries buffered during replay start after a gap that history may still fill. */
+  missingBeforeLive(): boolean {
+    const first = this.buffer[0]?.entry
+    return first !== undefined && first.epoch === this.epoch && first.offset > this.offset + 1
+  }
+
   /** Ends replay: drains live entries that arrived meanwhile, then delivers live. */
   goLive(): void {
     const buffered = this.buffer

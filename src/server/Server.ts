@@ -24,6 +24,7 @@ import * as Jobs from "./Jobs.ts"
 import * as Metrics from "./Metrics.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import * as Publisher from "./Publisher.ts"
+import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
 import { AttemptLimiter, credentials, pathOf, refuse } from "./Upgrade.ts"
 
@@ -150,6 +151,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const env: ConnectionEnv = {
       codec,
       transport,
+      read: SharedReads.make(transport),
       hub,
       auth,
       limits,

@@ -9,7 +9,8 @@
  *   appends made to one channel in the same tick share one script call and one announcement (redis/Batcher.ts);
  *   each still gets its own entry, or the call's error.
  * - Read is one Lua script too, returning the page as one string (cheaper for this node than an XRANGE reply of
- *   many small strings); a full page that is not the end starts the next page's read (redis/ReadAhead.ts).
+ *   many small strings). There is no read-ahead: a page read before a subscriber joined the live feed carries a
+ *   top from before it joined, and the live feed's gap fill must never act on such a top.
  * - Live delivery uses ONE subscriber connection per transport (per node), subscribed per channel with local
  *   reference counting; redis/LiveFeed.ts orders announcements per listener, skips duplicates and fills gaps from
  *   the stream. After the subscriber reconnects, every channel is checked for entries missed meanwhile.
@@ -33,7 +34,6 @@ import type { Position } from "../protocol/Position.ts"
 import * as Batcher from "./redis/Batcher.ts"
 import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
-import * as ReadAhead from "./redis/ReadAhead.ts"
 import * as Scripts from "./redis/scripts.ts"
 import {
   type Entry,
@@ -337,7 +337,6 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
       if (entries === undefined) throw new UnexpectedReply(`malformed entries in the stream of ${channel}`)
       return { entries: entries.length > count ? entries.slice(0, count) : entries, top, covered: true }
     }
-    const readPaged = ReadAhead.make(readUnsafe)
 
     const topUnsafe = async (channel: string): Promise<Position> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
@@ -360,8 +359,8 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         top: topUnsafe,
         readAfter: async (channel, after, limit) => {
           const now = clock.currentTimeMillisUnsafe()
-          let result = await readPaged(channel, after, limit, now)
-          if (!result.covered) result = await readPaged(channel, undefined, limit, now)
+          let result = await readUnsafe(channel, after, limit, now)
+          if (!result.covered) result = await readUnsafe(channel, undefined, limit, now)
           return { epoch: result.top.epoch, entries: result.entries }
         },
         report: (message, cause) => log("warn", `${message}: ${errorMessage(cause)}`)
@@ -437,7 +436,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         withNow((now) =>
           run("append", () => appends.add(channel, { publication, idempotencyKey: appendOptions?.idempotencyKey, now }))
         ),
-      read: (channel, since, limit) => withNow((now) => run("read", () => readPaged(channel, since, limit, now))),
+      read: (channel, since, limit) => withNow((now) => run("read", () => readUnsafe(channel, since, limit, now))),
       top: (channel) => run("top", () => topUnsafe(channel)),
       listen: (channel, listener) =>
         Effect.asVoid(

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import * as Redis from "../../src/transports/Redis.ts"
-import { channelKeys, cursorKey, encodeHeader } from "../../src/transports/redis/codec.ts"
+import { channelKeys, encodeHeader } from "../../src/transports/redis/codec.ts"
 import { type Entry, type Publication, Transport, TransportError } from "../../src/transports/Transport.ts"
 import { freePort } from "../support/freePort.ts"
 import { type RedisServer, redisServerScoped, startRedisServer } from "../support/redisServer.ts"
@@ -194,108 +194,6 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
       yield* waitFor("offsets 1-8", () => heard.received.length >= 8)
       expect(offsets(heard.received)).toEqual(range(1, 8))
       expect(offsets((yield* t.read("batched", undefined, 100)).entries)).toEqual(range(1, 8))
-    })
-  )
-
-  it.effect("a page read ahead is served only to the read of that page, and only shortly after (TestClock)", () =>
-    Effect.gen(function* () {
-      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
-      for (let i = 1; i <= 6; i++) yield* t.append("ahead", publication(i))
-      const first = yield* t.read("ahead", undefined, 2)
-      const epoch = first.top.epoch
-      expect(offsets(first.entries)).toEqual([1, 2])
-      // Pages after 2 and after 4 were read ahead in turn; the reads asking for them get the same entries.
-      const second = yield* t.read("ahead", { epoch, offset: 2 }, 2)
-      expect(second).toEqual({ entries: second.entries, top: { epoch, offset: 6 }, covered: true })
-      expect(second.entries.map((e) => e.data)).toEqual([3, 4].map((i) => publication(i).data))
-      yield* t.append("ahead", publication(7))
-      // Read ahead before the append: the same entries, and the top of that moment (a read of 1 s ago).
-      expect(yield* t.read("ahead", { epoch, offset: 4 }, 2)).toEqual({
-        entries: (yield* t.read("ahead", { epoch, offset: 4 }, 3)).entries.slice(0, 2),
-        top: { epoch, offset: 6 },
-        covered: true
-      })
-
-      // A page read ahead more than 1 s (of the caller's Clock) ago is read again.
-      yield* t.read("ahead", undefined, 2)
-      yield* Effect.promise(() => server.command("FLUSHALL"))
-      const fresh = yield* t.append("ahead", publication(8))
-      yield* TestClock.adjust(1001)
-      expect(yield* t.read("ahead", { epoch, offset: 2 }, 2)).toEqual({
-        entries: [],
-        top: { epoch: fresh.epoch, offset: fresh.offset },
-        covered: false,
-        reason: "epoch_changed"
-      })
-    })
-  )
-
-  it.live("falls back to EVAL when Redis has lost its script cache", () =>
-    Effect.gen(function* () {
-      const t = yield* Redis.make({ url: server.url, keyPrefix: prefix() })
-      yield* t.append("scripts", publication(1))
-      yield* Effect.promise(() => server.command("SCRIPT", "FLUSH"))
-      expect((yield* t.append("scripts", publication(2))).offset).toBe(2)
-      expect(offsets((yield* t.read("scripts", undefined, 10)).entries)).toEqual([1, 2])
-    })
-  )
-
-  it.live("several nodes share channels: positions, live delivery, idempotency and cursors", () =>
-    Effect.gen(function* () {
-      const keyPrefix = prefix()
-      const a = yield* Redis.make({ url: server.url, keyPrefix })
-      const b = yield* Redis.make({ url: server.url, keyPrefix })
-      const onA = collector()
-      const onB = collector()
-      yield* a.listen("shared", onA.listener)
-      yield* b.listen("shared", onB.listener)
-      const appended = yield* Effect.forEach(
-        range(1, 40),
-        (i) => (i % 2 === 0 ? a : b).append("shared", publication(i), { idempotencyKey: `k${i}` }),
-        { concurrency: 8 }
-      )
-      expect(offsets(appended).sort((x, y) => x - y)).toEqual(range(1, 40))
-      // A retry on the other node returns the original entry.
-      const retried = yield* a.append("shared", publication(99), { idempotencyKey: "k1" })
-      expect(retried).toEqual(appended[0])
-      yield* waitFor("40 entries on both nodes", () => onA.received.length >= 40 && onB.received.length >= 40)
-      expect(offsets(onA.received)).toEqual(range(1, 40))
-      expect(onB.received).toEqual(onA.received)
-
-      yield* a.saveCursor("session", "shared", { epoch: appended[0]!.epoch, offset: 40 })
-      expect([...(yield* b.loadCursors("session"))]).toEqual([["shared", { epoch: appended[0]!.epoch, offset: 40 }]])
-    })
-  )
-
-  it.live("keys carry TTLs so abandoned channels and sessions expire, and share the channel's hash tag", () =>
-    Effect.gen(function* () {
-      const keyPrefix = prefix()
-      const t = yield* Redis.make({
-        url: server.url,
-        keyPrefix,
-        retention: () => ({ maxEntries: 100, maxAgeMs: 3_600_000 }),
-        cursorTtlMs: 600_000,
-        idempotencyWindowMs: 30_000
-      })
-      const channel = "odd {name} with braces"
-      yield* t.append(channel, publication(1), { idempotencyKey: "once" })
-      yield* t.saveCursor("s", channel, { epoch: "e", offset: 1 })
-      const keys = channelKeys(keyPrefix, channel)
-      const pttl = (key: string) => Effect.promise(() => server.command("PTTL", key))
-      const stream = (yield* pttl(keys.stream)) as number
-      const meta = (yield* pttl(keys.meta)) as number
-      const idempotency = (yield* pttl(keys.idempotency + "once")) as number
-      const cursors = (yield* pttl(cursorKey(keyPrefix, "s"))) as number
-      expect(stream).toBeGreaterThan(3_600_000)
-      expect(stream).toBeLessThanOrEqual(3_660_000)
-      expect(meta).toBeGreaterThan(6 * 24 * 3_600_000)
-      expect(idempotency).toBeGreaterThan(30_000)
-      expect(idempotency).toBeLessThanOrEqual(90_000)
-      expect(cursors).toBeGreaterThan(600_000)
-      const all = (yield* Effect.promise(() => server.command("KEYS", `${keyPrefix}*`))) as ReadonlyArray<string>
-      const tags = new Set(all.filter((k) => !k.includes("cursors")).map((k) => /\{([^}]*)\}/.exec(k)![1]))
-      expect(tags).toEqual(new Set(["odd %7Bname%7D with braces"]))
-      expect((yield* t.read(channel, undefined, 10)).entries.map((e) => e.channel)).toEqual([channel])
     })
   )
 
