@@ -24,8 +24,9 @@
  * header are reported as `trimmed`), within the stream's physical limits, so set `streamRetention` at least as
  * large as the largest per-channel retention.
  *
- * Replay and live feed: see nats/ChannelLog.ts (sequence lookup, then one ephemeral filtered consumer per read)
- * and nats/LiveFeed.ts (one wildcard ordered consumer per node, dispatching locally, with offset gap checks).
+ * Replay and live feed: see nats/ChannelLog.ts (sequence lookup, then an ephemeral filtered consumer, kept for
+ * the next page of a catch-up: nats/Pager.ts) and nats/LiveFeed.ts (one wildcard ordered consumer per node,
+ * dispatching locally, with offset gap checks).
  *
  * Faults. An unreachable server at start-up fails the layer with one line naming the URL. Later, the connection
  * reconnects forever by itself; while it is down `healthy` is false and every operation fails at once with a
@@ -50,6 +51,7 @@ import { Cursors, cursorStreamName, cursorSubjects } from "./nats/Cursors.ts"
 import { channelToken } from "./nats/codec.ts"
 import { isStreamNotFound, Link } from "./nats/Link.ts"
 import { LiveFeed } from "./nats/LiveFeed.ts"
+import { Pager } from "./nats/Pager.ts"
 import { Publisher } from "./nats/Publisher.ts"
 import { channelStreamSpec, cursorStreamSpec, ensureStream, type StreamSpec } from "./nats/streams.ts"
 import {
@@ -193,7 +195,9 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const created = (yield* setUp(channelSpec)).created
     yield* setUp(cursorSpec)
 
-    const log = new ChannelLog(link, { retention: resolved.retention })
+    const pager = new Pager(link)
+    yield* Effect.addFinalizer(() => Effect.sync(() => pager.closeAll()))
+    const log = new ChannelLog(link, pager, { retention: resolved.retention })
     const feed = new LiveFeed(link, log, () => clock.currentTimeMillisUnsafe())
     const cursors = new Cursors(link, bucket, () => ensureStream(jsm, cursorSpec).then(() => {}))
     const watcher = new StreamWatcher(jsm, channelSpec, created, () => {

@@ -1,8 +1,9 @@
 /**
  * What only the NATS transport can show, against private `nats-server -js` processes: several transport
  * instances ("nodes") sharing channels, stream creation and verification, stream recreation (new epochs),
- * channel names that are not valid subject tokens, replay over a stream shared by many channels, session
- * cursors across nodes, start-up against an unreachable server, and a server outage while appending and
+ * channel names that are not valid subject tokens, replay over a stream shared by many channels, catch-ups read
+ * page by page through one kept consumer (fresh tops, trims and epochs between pages; the consumer's cleanup),
+ * session cursors across nodes, start-up against an unreachable server, and a server outage while appending and
  * listening. The contract itself is checked by Nats.test.ts through the shared suite.
  */
 import { randomUUID } from "node:crypto"
@@ -298,6 +299,103 @@ describeNats("NATS transport", () => {
         expect(page.covered).toBe(true)
         expect(page.entries.map((e) => e.offset)).toEqual(range(after + 1, Math.min(after + 50, count)))
       }
+    })
+  )
+
+  it.live("a catch-up read page by page continues with one consumer, and every page still sees the log as it is", () =>
+    Effect.gen(function* () {
+      const n = names()
+      const t = yield* node(n, { retention: () => ({ maxEntries: 40, maxAgeMs: 3_600_000 }) })
+      // The server may list a consumer being deleted as null.
+      const consumerNames = Effect.promise(async () =>
+        (await jsm.consumers.list(n.stream).next()).flatMap((c) => (c === null ? [] : [c.name]))
+      )
+      const consumers = Effect.map(consumerNames, (list) => list.length)
+      // Odd event names and data survive the consumer path exactly (it decodes messages from their bytes).
+      const odd = (i: number): Publication => ({
+        event: `e v%${i}/ü`,
+        data: `\uFEFF{"i":${i},"s":"ü🎉"}`,
+        version: i,
+        time: i / 2
+      })
+      let epoch = ""
+      for (let i = 1; i <= 25; i++) {
+        epoch = (yield* t.append("c", odd(i))).epoch
+        yield* t.append("other", publication(i))
+      }
+      const first = yield* t.read("c", { epoch, offset: 0 }, 10)
+      expect(first.entries).toEqual(range(1, 10).map((i) => ({ channel: "c", epoch, offset: i, ...odd(i) })))
+      const kept = yield* consumerNames
+      expect(kept).toHaveLength(1)
+
+      // Appended between pages: the next page, from the same consumer, reports the new top.
+      for (let i = 26; i <= 30; i++) yield* t.append("c", odd(i))
+      const second = yield* t.read("c", { epoch, offset: 10 }, 10)
+      expect(second.entries.map((e) => e.offset)).toEqual(range(11, 20))
+      expect(second.top).toEqual({ epoch, offset: 30 })
+      expect(yield* consumerNames).toEqual(kept)
+      // A short last page, and no consumer left once the catch-up reached the top.
+      const third = yield* t.read("c", { epoch, offset: 20 }, 15)
+      expect(third.entries.map((e) => e.offset)).toEqual(range(21, 30))
+      expect(third.entries[9]).toEqual({ channel: "c", epoch, offset: 30, ...odd(30) })
+      yield* eventuallyEffect(
+        "the catch-up's consumer was deleted",
+        Effect.map(consumers, (c) => c === 0)
+      )
+
+      // Trimmed by retention between two pages (the top moved 40 past the position): not covered.
+      const page = yield* t.read("c", { epoch, offset: 0 }, 5)
+      expect(page.entries.map((e) => e.offset)).toEqual(range(1, 5))
+      for (let i = 31; i <= 46; i++) yield* t.append("c", odd(i))
+      expect(yield* t.read("c", { epoch, offset: 5 }, 5)).toEqual({
+        entries: [],
+        top: { epoch, offset: 46 },
+        covered: false,
+        reason: "trimmed"
+      })
+
+      // The subject purged between two pages: the log is gone, and the position with it.
+      yield* t.read("c", { epoch, offset: 10 }, 5)
+      yield* Effect.promise(() => jsm.streams.purge(n.stream, { filter: Nats.channelSubject(n.subjectPrefix, "c") }))
+      const after = yield* t.read("c", { epoch, offset: 15 }, 5)
+      expect(after).toMatchObject({ entries: [], covered: false, reason: "epoch_changed", top: { offset: 0 } })
+      expect(after.top.epoch).not.toBe(epoch)
+      yield* eventuallyEffect(
+        "no consumer is left",
+        Effect.map(consumers, (c) => c === 0)
+      )
+    })
+  )
+
+  it.live("the consumer of a catch-up abandoned midway is deleted when idle, or when the node stops", () =>
+    Effect.gen(function* () {
+      const n = names()
+      const consumers = Effect.promise(
+        async () => (await jsm.consumers.list(n.stream).next()).filter((c) => c !== null).length
+      )
+      const t = yield* node(n)
+      let epoch = ""
+      for (let i = 1; i <= 20; i++) epoch = (yield* t.append("c", publication(i))).epoch
+      yield* t.read("c", { epoch, offset: 0 }, 5)
+      expect(yield* consumers).toBe(1)
+      yield* eventuallyEffect(
+        "the idle consumer was deleted",
+        Effect.map(consumers, (c) => c === 0),
+        10_000
+      )
+
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const other = yield* node(n)
+          yield* other.read("c", { epoch, offset: 0 }, 5)
+          expect(yield* consumers).toBe(1)
+        })
+      )
+      yield* eventuallyEffect(
+        "the stopped node's consumer was deleted",
+        Effect.map(consumers, (c) => c === 0),
+        2000
+      )
     })
   )
 

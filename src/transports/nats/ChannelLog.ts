@@ -17,13 +17,14 @@
  *
  * Replay locates the stream sequence of a channel offset with a few "next message of this subject at or after
  * sequence s" lookups (interpolation between known points, bisection as a fallback; exact when the channel's
- * messages are dense in the stream), then pulls the range through one ephemeral consumer filtered on the subject.
+ * messages are dense in the stream), then pulls the range through an ephemeral consumer filtered on the subject
+ * (Pager.ts). A read that continues exactly where an earlier page of this node stopped skips the lookups: it
+ * takes the consumer kept after that page, whose next page is usually already here, and reads the top (the
+ * subject's last message) meanwhile; whatever is not plainly the next page falls back to the full read.
  * It does not own the live feed (LiveFeed.ts), cursors (Cursors.ts) or the connection (Link.ts, Nats.ts).
  */
 import { randomBytes } from "node:crypto"
 import {
-  AckPolicy,
-  DeliverPolicy,
   JetStreamApiError,
   type LastForMsgRequest,
   type NextMsgRequest,
@@ -31,11 +32,12 @@ import {
   type SeqMsgRequest,
   type StoredMsg
 } from "@nats-io/jetstream"
-import { Empty, nanos } from "@nats-io/transport-node"
+import { Empty } from "@nats-io/transport-node"
 import type { Position } from "../../protocol/Position.ts"
 import { type Entry, type Publication, type ReadResult, type Retention, TransportError } from "../Transport.ts"
 import { decode, encodeBody, entryHeaders, markerHeaders, msgIdOf, type Stored } from "./codec.ts"
 import { isNoStream, isStreamNotFound, isWrongLastSequence, type Link } from "./Link.ts"
+import type { Pager, Reader } from "./Pager.ts"
 
 /** What this node believes about a channel's newest message, and the queue of its appends. */
 interface ChannelState {
@@ -71,15 +73,17 @@ export class ChannelLog {
 
   constructor(
     private readonly link: Link,
+    private readonly pager: Pager,
     private readonly options: ChannelLogOptions
   ) {
     this.maxCachedChannels = options.maxCachedChannels ?? 10_000
     this.maxAttempts = options.maxAttempts ?? 50
   }
 
-  /** Forgets every cached channel state (the stream was recreated, or may have been). */
+  /** Forgets every cached channel state and kept consumer (the stream was recreated, or may have been). */
   invalidateAll(): void {
     for (const state of this.states.values()) state.known = false
+    this.pager.closeAll()
   }
 
   append(channel: string, publication: Publication, idempotencyKey: string | undefined, now: number): Promise<Entry> {
@@ -103,6 +107,12 @@ export class ChannelLog {
 
   async read(channel: string, since: Position | undefined, limit: number, now: number): Promise<ReadResult> {
     const retention = this.options.retention(channel)
+    // The next page of a catch-up: continue with the consumer that read the previous one.
+    const reader = since !== undefined && limit >= 1 ? this.pager.take(channel, since.epoch, since.offset) : undefined
+    if (reader !== undefined && since !== undefined) {
+      const page = await this.continuePage(channel, reader, since, Math.floor(limit), retention, now)
+      if (page !== undefined) return page
+    }
     const last = await this.last(channel)
     const top: Position = last !== undefined ? { epoch: last.epoch, offset: last.offset } : await this.top(channel, now)
     if (since !== undefined && (since.epoch !== top.epoch || since.offset > top.offset)) {
@@ -115,20 +125,18 @@ export class ChannelLog {
     if (last === undefined || from > top.offset) return { entries: [], top, covered: true }
 
     const oldestByAge = now - retention.maxAgeMs
+    const count = (start: number) => Math.min(Math.floor(limit), top.offset - start + 1)
     const first = await this.locate(channel, from, last)
     if (since !== undefined) {
       if (first === undefined || first.offset !== from || first.storedAt < oldestByAge) return trimmed(top)
       if (limit < 1) return { entries: [], top, covered: true }
-      const count = Math.min(Math.floor(limit), top.offset - from + 1)
-      const stored = contiguous(await this.range(channel, first, count), from, top.epoch)
-      return { entries: stored.map(entryOf), top, covered: true }
+      return { entries: (await this.range(channel, first, count(from), top)).map(entryOf), top, covered: true }
     }
     if (first === undefined || limit < 1) return { entries: [], top, covered: true }
     // From the oldest retained entry: skip what aged out (stored-at grows with the offset), page by page.
     let start: Stored | undefined = first
     while (start !== undefined) {
-      const count = Math.min(Math.floor(limit), top.offset - start.offset + 1)
-      const page = contiguous(await this.range(channel, start, count), start.offset, top.epoch)
+      const page = await this.range(channel, start, count(start.offset), top)
       const fresh = page.findIndex((stored) => stored.storedAt >= oldestByAge)
       if (fresh >= 0) return { entries: page.slice(fresh).map(entryOf), top, covered: true }
       const next = start.offset + page.length
@@ -285,8 +293,11 @@ export class ChannelLog {
     return this.decodeOrFail(channel, await this.get(query))
   }
 
-  /** Up to `count` messages of the channel from `first` on (fewer if some vanished meanwhile). */
-  private async range(channel: string, first: Stored, count: number): Promise<Array<Stored>> {
+  /**
+   * Up to `count` entries of the channel from `first` on, continuing its offset in `top`'s epoch without a hole
+   * (fewer if some vanished meanwhile).
+   */
+  private async range(channel: string, first: Stored, count: number, top: Position): Promise<Array<Stored>> {
     if (count <= smallRange) {
       // Cheaper as a few lookups than as a consumer (create, pull, delete).
       const stored = [first]
@@ -296,36 +307,76 @@ export class ChannelLog {
         stored.push(next)
         previous = next
       }
-      return stored
+      return contiguous(stored, first.offset, top.epoch)
     }
-    const { js, jsm, config } = this.link
-    const info = await this.link.call(() =>
-      jsm.consumers.add(config.stream, {
-        filter_subject: this.link.subject(channel),
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: first.seq,
-        ack_policy: AckPolicy.None,
-        mem_storage: true,
-        num_replicas: 1,
-        inactive_threshold: nanos(Math.max(10_000, config.timeoutMs * 2))
-      })
-    )
-    const stored: Array<Stored> = []
+    return this.pullPage(await this.pager.open(channel, first.seq), count, first.offset, top)
+  }
+
+  /**
+   * The page after `since` from `reader`, the consumer kept after the page that ended there, with the top read
+   * meanwhile (one round trip for both). Undefined, with the reader closed, when anything is not plainly the
+   * next page (a different epoch or top, trimmed entries, a failed pull): the full read decides then.
+   */
+  private async continuePage(
+    channel: string,
+    reader: Reader,
+    since: Position,
+    limit: number,
+    retention: Retention,
+    now: number
+  ): Promise<ReadResult | undefined> {
+    const pulled = reader.pull(limit).catch(() => undefined)
+    const last = await this.last(channel).catch((error: unknown) => {
+      reader.close()
+      throw error
+    })
+    const stored = await pulled
+    const from = since.offset + 1
+    const usable =
+      stored !== undefined &&
+      last !== undefined &&
+      last.epoch === since.epoch &&
+      last.offset >= from &&
+      from >= last.offset - retention.maxEntries + 1
+    if (!usable) {
+      reader.close()
+      return undefined
+    }
+    const top: Position = { epoch: last.epoch, offset: last.offset }
+    // Entries appended after the top was read are left for the next read.
+    const page = contiguous(stored, from, top.epoch).slice(0, top.offset - from + 1)
+    const head = page[0]
+    if (head === undefined || head.storedAt < now - retention.maxAgeMs) {
+      reader.close()
+      return undefined
+    }
+    this.keepOrClose(reader, page, stored.length, limit, top)
+    return { entries: page.map(entryOf), top, covered: true }
+  }
+
+  /** The next `count` entries from `reader`, which must continue from offset `from` in `top`'s epoch. */
+  private async pullPage(reader: Reader, count: number, from: number, top: Position): Promise<Array<Stored>> {
+    let stored: Array<Stored>
     try {
-      await this.link.call(async () => {
-        const messages = await js.consumers
-          .getConsumerFromInfo(info)
-          .fetch({ max_messages: count, expires: Math.max(1000, config.timeoutMs) })
-        for await (const message of messages) {
-          const decoded = decode(channel, message.seq, message.headers, message.data)
-          if (decoded !== undefined) stored.push(decoded)
-          if (stored.length >= count) break
-        }
-      })
-    } finally {
-      jsm.consumers.delete(config.stream, info.name).catch(noop)
+      stored = await reader.pull(count)
+    } catch (error) {
+      reader.close()
+      throw error
     }
-    return stored
+    const page = contiguous(stored, from, top.epoch)
+    this.keepOrClose(reader, page, stored.length, count, top)
+    return page
+  }
+
+  /**
+   * Keeps `reader` for the next page when it delivered `page` in full (`pulled` messages, as many as the
+   * `asked`) and the page ended below the top; closes it otherwise.
+   */
+  private keepOrClose(reader: Reader, page: Array<Stored>, pulled: number, asked: number, top: Position): void {
+    const end = page[page.length - 1]
+    if (page.length === pulled && pulled === asked && end !== undefined && end.offset < top.offset) {
+      this.pager.keep(reader, top.epoch, end.offset, asked)
+    } else reader.close()
   }
 
   private async get(query: SeqMsgRequest | LastForMsgRequest): Promise<StoredMsg | null> {
