@@ -61,6 +61,8 @@ export interface ConnectionEnv {
 
 export class Connection {
   readonly outbound: Outbound
+  /** Which slice of the server's heartbeat and cursor-save intervals this connection is handled in. */
+  timerSlice = 0
   identity: Identity | undefined
   session = ""
   private readonly subscriptions = new Map<string, Subscription>()

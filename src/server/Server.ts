@@ -102,6 +102,9 @@ export const publish =
  * handler would keep that handler's whole scope (the request, its headers, the head buffer) alive for as long
  * as the connection lives.
  */
+/** Heartbeats and cursor saves are spread over this many slices of their interval. */
+const TIMER_SLICES = 10
+
 /** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
 const newId = (bytes: number): string => randomBytes(bytes).toString("base64url")
 
@@ -136,6 +139,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     /** Connections counted against their user's limit (a refused one never was). */
     const counted = new Set<Connection>()
     let draining = false
+    /** Connections accepted so far (assigns each its timer slice). */
+    let connectionCount = 0
 
     const hub = new Hub(transport, codec, (entry, version, message) =>
       fork(
@@ -252,6 +257,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         wss.handleUpgrade(request, socket, head, (ws) => {
           const id = newId(12)
           const connection = new Connection(id, ws, ip, version, env)
+          connection.timerSlice = connectionCount++ % TIMER_SLICES
           connections.set(id, connection)
           stats.connectionsOpen++
           stats.connectionsOpened++
@@ -312,15 +318,30 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           )
         })
 
-    const heartbeat = setInterval(() => {
-      for (const connection of connections.values()) connection.heartbeat()
-    }, timing.heartbeatMs)
-    // acked positions are saved once per cursorFlushMs for every connection together: one timer, one fiber
-    const cursorFlush = setInterval(() => {
+    // Heartbeats and cursor saves run for every connection once per interval, but in TIMER_SLICES slices spread
+    // over it (a connection belongs to one slice): pinging or saving for 10,000 connections in one go would stall
+    // the event loop for tens of milliseconds at a time.
+    const sliced = (intervalMs: number, each: (connections: Array<Connection>) => void) => {
+      let tick = 0
+      return setInterval(
+        () => {
+          const slice = tick++ % TIMER_SLICES
+          const due: Array<Connection> = []
+          for (const connection of connections.values()) if (connection.timerSlice === slice) due.push(connection)
+          if (due.length > 0) each(due)
+        },
+        Math.max(1, intervalMs / TIMER_SLICES)
+      )
+    }
+    const heartbeat = sliced(timing.heartbeatMs, (due) => {
+      for (const connection of due) connection.heartbeat()
+    })
+    // acked positions are saved once per cursorFlushMs: one timer for all connections, one fiber per slice
+    const cursorFlush = sliced(timing.cursorFlushMs, (due) => {
       const writes: Array<Effect.Effect<void, TransportError>> = []
-      for (const connection of connections.values()) connection.takeCursorWrites(writes)
+      for (const connection of due) connection.takeCursorWrites(writes)
       if (writes.length > 0) fork(Effect.all(writes, { concurrency: 64, discard: true }).pipe(Effect.ignore))
-    }, timing.cursorFlushMs)
+    })
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
