@@ -159,8 +159,8 @@ const oldestEventTime = (frames: ReadonlyArray<OutFrame>): number | undefined =>
  * than the bytes in it, on both ends — and keeps flushing to at most 1 / (1 + PACING) of the loop, so publishing,
  * acks and timers are not starved. Below saturation every pass runs as soon as it can (no added latency), and
  * passes cheaper than MIN_PAUSED_PASS_MS are never followed by a pause. On the 2-core bench machine (1,000
- * subscribers, server and load generator sharing the cores) this passed 104k–166k deliveries/s at p99 ≤ 50 ms
- * where flushing every turn passed 82k and pacing every pass 104k (docs/performance.md).
+ * subscribers): flushing every turn kept the server at 94–100% CPU from 65 events/s on, with p99 over 50 ms;
+ * pacing every pass cut its CPU per delivery but added ~10 ms p50 at 51 events/s (docs/performance.md).
  */
 const PACING = 1.5
 const MAX_PAUSE_MS = 10
