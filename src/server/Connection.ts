@@ -498,6 +498,8 @@ export class Connection {
           fresh = true
         }
         position = { epoch: subscription.epoch, offset: subscription.offset }
+        // this page goes out (the flush pass runs first) before the next one is read and encoded
+        yield* Effect.yieldNow
       }
     })
   }
