@@ -4,6 +4,7 @@
  * special. Patterns are compiled once per authenticated user, not per check; wildcard patterns are compiled once per
  * distinct pattern and shared.
  */
+import { GenerationCache } from "./GenerationCache.ts"
 
 export type Matcher = (channel: string) => boolean
 
@@ -11,21 +12,16 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
  * Compiled wildcard patterns by regular-expression source, shared by every identity with the same pattern (a
- * RegExp object carries its own compiled code, about half a KiB each). Two generations keep it bounded.
+ * RegExp object carries its own compiled code, about half a KiB each).
  */
-const CACHED_PATTERNS = 4096
-let young = new Map<string, RegExp>()
-let old = new Map<string, RegExp>()
+const patterns = new GenerationCache<string, RegExp>(4096)
 
 const regExpFor = (source: string): RegExp => {
-  let regExp = young.get(source)
-  if (regExp !== undefined) return regExp
-  regExp = old.get(source) ?? new RegExp(source)
-  if (young.size >= CACHED_PATTERNS / 2) {
-    old = young
-    young = new Map()
+  let regExp = patterns.get(source)
+  if (regExp === undefined) {
+    regExp = new RegExp(source)
+    patterns.set(source, regExp)
   }
-  young.set(source, regExp)
   return regExp
 }
 

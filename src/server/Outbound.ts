@@ -60,7 +60,7 @@ export class SharedFrame {
 export type OutFrame = string | SharedFrame
 
 const OPEN = 1
-/** A tick's frames beyond this many UTF-16 units are split into several messages (see sendChunked). */
+/** A pass's frames beyond this many UTF-16 units are split into several messages (see `chunks`). */
 const MESSAGE_BYTES = 64 * 1024
 const SEPARATOR = Buffer.from("\n")
 /** Buffers are sent as text messages: they hold UTF-8 JSON frames. */
@@ -68,11 +68,6 @@ const AS_TEXT = { binary: false } as const
 
 const dirty: Array<Outbound> = []
 let flushScheduled = false
-
-/** The last multi-frame batch built during this flush pass, reused by the next socket with the same frames. */
-let lastBatch: ReadonlyArray<OutFrame> | undefined
-let lastBatchBytes: Buffer | undefined
-let lastBatchFrame: Buffer | undefined
 
 const sameFrames = (a: ReadonlyArray<OutFrame>, b: ReadonlyArray<OutFrame>): boolean => {
   if (a.length !== b.length) return false
@@ -91,22 +86,6 @@ const joinBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
   return Buffer.concat(parts)
 }
 
-/** The bytes of a batch of shared frames, joined by newlines (built once per distinct batch per pass). */
-const batchBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
-  if (lastBatch !== undefined && sameFrames(lastBatch, frames)) return lastBatchBytes!
-  lastBatch = frames
-  lastBatchBytes = joinBytes(frames)
-  lastBatchFrame = undefined
-  return lastBatchBytes
-}
-
-/** The same batch as one prebuilt WebSocket frame. */
-const batchFrame = (frames: ReadonlyArray<OutFrame>): Buffer => {
-  const bytes = batchBytes(frames)
-  lastBatchFrame ??= textFrame(bytes)
-  return lastBatchFrame
-}
-
 /** Frames cut into runs of about MESSAGE_BYTES (a frame larger than that is a run of its own). */
 const chunks = (frames: ReadonlyArray<OutFrame>): Array<ReadonlyArray<OutFrame>> => {
   const runs: Array<ReadonlyArray<OutFrame>> = []
@@ -123,25 +102,23 @@ const chunks = (frames: ReadonlyArray<OutFrame>): Array<ReadonlyArray<OutFrame>>
   return runs
 }
 
-/** The last chunked batch of shared frames built during this flush pass and its messages (bytes, frames). */
-let lastChunked: ReadonlyArray<OutFrame> | undefined
-let lastChunkedBytes: Array<Buffer> = []
-let lastChunkedFrames: Array<Buffer> | undefined
-
-/** The messages of a large batch of shared frames, built once per distinct batch per pass. */
-const chunkedBytes = (frames: ReadonlyArray<OutFrame>): ReadonlyArray<Buffer> => {
-  if (lastChunked !== undefined && sameFrames(lastChunked, frames)) return lastChunkedBytes
-  lastChunked = frames
-  lastChunkedBytes = chunks(frames).map((run) => joinBytes(run))
-  lastChunkedFrames = undefined
-  return lastChunkedBytes
+/**
+ * A batch of several shared frames as messages: newline-joined, cut at about MESSAGE_BYTES, as bytes and (built on
+ * first use) as prebuilt WebSocket frames for RawFrames.ts.
+ */
+interface SharedBatch {
+  readonly frames: ReadonlyArray<OutFrame>
+  readonly bytes: ReadonlyArray<Buffer>
+  wsFrames?: ReadonlyArray<Buffer>
 }
 
-/** The same messages as prebuilt WebSocket frames. */
-const chunkedFrames = (frames: ReadonlyArray<OutFrame>): ReadonlyArray<Buffer> => {
-  const bytes = chunkedBytes(frames)
-  lastChunkedFrames ??= bytes.map(textFrame)
-  return lastChunkedFrames
+/** The last batch built during this flush pass, reused by the next socket with the same frames. */
+let lastBatch: SharedBatch | undefined
+
+const sharedBatch = (frames: ReadonlyArray<OutFrame>, size: number): SharedBatch => {
+  if (lastBatch !== undefined && sameFrames(lastBatch.frames, frames)) return lastBatch
+  lastBatch = { frames, bytes: (size > MESSAGE_BYTES ? chunks(frames) : [frames]).map(joinBytes) }
+  return lastBatch
 }
 
 const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
@@ -175,11 +152,6 @@ const flushAll = () => {
   const batch = dirty.splice(0, dirty.length)
   for (const out of batch) out.flush()
   lastBatch = undefined
-  lastBatchBytes = undefined
-  lastBatchFrame = undefined
-  lastChunked = undefined
-  lastChunkedBytes = []
-  lastChunkedFrames = undefined
   const ended = performance.now()
   const took = ended - started
   nextFlushAt = took < MIN_PAUSED_PASS_MS || !saturated(ended) ? 0 : ended + Math.min(MAX_PAUSE_MS, took * PACING)
@@ -301,9 +273,8 @@ export class Outbound {
       this.frames = []
       this.bytes = 0
       this.allShared = true
-      if (count > 1 && bytes > MESSAGE_BYTES) this.sendChunked(frames, shared)
-      else if (shared) this.sendShared(frames)
-      else this.socket.send(count === 1 ? textOf(frames[0]!) : frames.map(textOf).join("\n"))
+      if (shared) this.sendShared(frames, bytes)
+      else this.sendText(frames, bytes)
       this.onWrite(count, bytes, oldestEventTime(frames))
     }
     // conflated frames still waiting for the socket to drain: look again shortly (not every tick: no spinning)
@@ -319,27 +290,30 @@ export class Outbound {
    * A large backlog (a replay page, a burst) goes out as several messages of about MESSAGE_BYTES each, so the
    * client parses the first while the rest is still on the wire instead of waiting for one huge message.
    */
-  /** Shared frames: the prebuilt WebSocket frame straight to the TCP stream where possible, else ws's send. */
-  private sendShared(frames: ReadonlyArray<OutFrame>): void {
+  /** Shared frames: prebuilt WebSocket frames straight to the TCP stream where possible, else ws's send. */
+  private sendShared(frames: ReadonlyArray<OutFrame>, size: number): void {
     const writer = this.rawWriter()
-    if (writer) writer(frames.length === 1 ? (frames[0] as SharedFrame).frame : batchFrame(frames))
-    else this.socket.send(frames.length === 1 ? (frames[0] as SharedFrame).bytes : batchBytes(frames), AS_TEXT)
+    if (frames.length === 1) {
+      const frame = frames[0] as SharedFrame
+      if (writer) writer(frame.frame)
+      else this.socket.send(frame.bytes, AS_TEXT)
+      return
+    }
+    const batch = sharedBatch(frames, size)
+    if (writer) for (const frame of (batch.wsFrames ??= batch.bytes.map(textFrame))) writer(frame)
+    else for (const bytes of batch.bytes) this.socket.send(bytes, AS_TEXT)
+  }
+
+  /** Frames for this socket alone, as text (a large backlog in messages of about MESSAGE_BYTES). */
+  private sendText(frames: ReadonlyArray<OutFrame>, size: number): void {
+    for (const run of frames.length > 1 && size > MESSAGE_BYTES ? chunks(frames) : [frames]) {
+      this.socket.send(run.length === 1 ? textOf(run[0]!) : run.map(textOf).join("\n"))
+    }
   }
 
   private rawWriter(): FrameWriter | undefined {
     if (this.writer === null) this.writer = frameWriter(this.socket)
     return this.writer
-  }
-
-  private sendChunked(frames: ReadonlyArray<OutFrame>, shared: boolean): void {
-    if (shared) {
-      const writer = this.rawWriter()
-      if (writer) for (const frame of chunkedFrames(frames)) writer(frame)
-      else for (const bytes of chunkedBytes(frames)) this.socket.send(bytes, AS_TEXT)
-      return
-    }
-    for (const chunk of chunks(frames))
-      this.socket.send(chunk.length === 1 ? textOf(chunk[0]!) : chunk.map(textOf).join("\n"))
   }
 
   /** Moves the held latest-value frames into the queue, in the order they were last updated. */

@@ -71,10 +71,12 @@ layer(testServerLayer(), { excludeTestServices: true })("server", (it) => {
     Effect.gen(function* () {
       const server = yield* TidingsServer
       const client = yield* connect(server.url)
-      for (let round = 0; round < 3; round++) {
+      const answers = () => client.frames.filter((f) => f.type === "reply" || f.type === "error")
+      for (let round = 1; round <= 3; round++) {
         client.send({ type: "command", id: "same", name: "fail", payload: {} })
-        const reply = yield* Effect.promise(() => client.next((f) => f.type === "reply" || f.type === "error"))
-        expect(reply).toMatchObject({ type: "reply", id: "same", ok: false })
+        // this round's own answer (`next` would also match an earlier round's frame)
+        yield* Effect.promise(() => client.next(() => answers().length >= round))
+        expect(answers()[round - 1]).toMatchObject({ type: "reply", id: "same", ok: false })
       }
       client.close()
     })
