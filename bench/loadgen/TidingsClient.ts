@@ -1,15 +1,15 @@
 /**
- * A tidings client for the load generator, on raw `ws`: authenticates at the upgrade (`Authorization: Bearer`)
+ * A tidings client for the load generator, on the load generator's WireSocket: authenticates at the upgrade (`Authorization: Bearer`)
  * and waits for `welcome`, subscribes, reads newline-batched messages (a scan for event frames, JSON.parse for the rest), answers pings,
  * acks cumulatively like the real client (after 1,000 events or about a second, spread ±20% per client), tracks its channel position (offset gaps
  * and repeats are counted, not hidden), resumes with `since` after a drop (asking again after an `unavailable` answer, as the real client does), and
  * sends `echo` commands.
  */
-import WebSocket from "ws"
 import { benchSubprotocol, nowMs } from "../protocol.ts"
 import type { BenchClient, ClientEnv } from "./BenchClient.ts"
 import { newStream } from "./Recorder.ts"
 import { isEventFrame, scanEventFrame, scanned, scanTick } from "./scan.ts"
+import { WireSocket } from "./WireSocket.ts"
 
 interface Frame {
   readonly type: string
@@ -27,7 +27,7 @@ export interface Recovery {
 
 export class TidingsClient implements BenchClient {
   readonly stream = newStream()
-  private ws: WebSocket | undefined
+  private socket: WireSocket | undefined
   private expectingClose = false
   epoch = ""
   /** Offset of the last event received (-1 until the first position is known). */
@@ -60,7 +60,7 @@ export class TidingsClient implements BenchClient {
   ) {}
 
   get isOpen(): boolean {
-    return this.ws?.readyState === WebSocket.OPEN
+    return this.socket?.isOpen === true
   }
 
   /** Whether an ack is due: events are unacked and the first of them arrived at least `delayMs` ago. */
@@ -101,58 +101,54 @@ export class TidingsClient implements BenchClient {
   private open(since: { epoch: string; offset: number } | undefined, subscribeNow: boolean): Promise<Frame> {
     return new Promise((resolve, reject) => {
       this.expectingClose = false
-      const ws = new WebSocket(this.url, [benchSubprotocol], {
-        headers: { authorization: `Bearer ${this.token}` },
-        perMessageDeflate: false,
-        skipUTF8Validation: true
-      })
-      this.ws = ws
       let settled = false
       const fail = (error: Error) => {
         if (settled) return
         settled = true
         reject(error)
       }
-      ws.once("unexpected-response", (_req, res) => {
-        fail(new Error(`HTTP ${res.statusCode}`))
-        ws.terminate()
-      })
-      ws.once("error", (error) => fail(error))
-      ws.on("close", (code) => {
-        if (!settled) fail(new Error(`closed ${code} before ready`))
-        if (!this.expectingClose && ws === this.ws) this.env.unexpectedClose(code)
-      })
-      ws.on("message", (data: Buffer) => this.onMessage(data))
-      ws.once("open", () => {
-        if (!this.channel || !subscribeNow) {
-          this.welcomed = (frame) => {
-            settled = true
-            resolve(frame)
+      const socket: WireSocket = new WireSocket(
+        this.url,
+        { protocol: benchSubprotocol, headers: { authorization: `Bearer ${this.token}` } },
+        {
+          onError: fail,
+          onClose: (code) => {
+            if (!settled) fail(new Error(`closed ${code} before ready`))
+            if (!this.expectingClose && socket === this.socket) this.env.unexpectedClose(code)
+          },
+          onMessage: (text) => this.onMessage(text),
+          onOpen: () => {
+            if (!this.channel || !subscribeNow) {
+              this.welcomed = (frame) => {
+                settled = true
+                resolve(frame)
+              }
+              return
+            }
+            this.subscribed = (frame) => {
+              settled = true
+              resolve(frame)
+            }
+            this.subscribeSentAt = nowMs()
+            this.sendSubscribe(
+              since
+                ? `{"type":"subscribe","channel":${JSON.stringify(this.channel)},"since":{"epoch":${JSON.stringify(since.epoch)},"offset":${since.offset}}}`
+                : `{"type":"subscribe","channel":${JSON.stringify(this.channel)}}`
+            )
           }
-          return
         }
-        this.subscribed = (frame) => {
-          settled = true
-          resolve(frame)
-        }
-        this.subscribeSentAt = nowMs()
-        this.sendSubscribe(
-          since
-            ? `{"type":"subscribe","channel":${JSON.stringify(this.channel)},"since":{"epoch":${JSON.stringify(since.epoch)},"offset":${since.offset}}}`
-            : `{"type":"subscribe","channel":${JSON.stringify(this.channel)}}`
-        )
-      })
+      )
+      this.socket = socket
     })
   }
 
   private sendSubscribe(frame: string): void {
     this.lastSubscribe = frame
-    this.ws!.send(frame)
+    this.socket!.send(frame)
   }
 
-  private onMessage(data: Buffer): void {
+  private onMessage(text: string): void {
     const now = nowMs()
-    const text = data.toString("latin1")
     let start = 0
     let events = 0
     for (;;) {
@@ -234,7 +230,7 @@ export class TidingsClient implements BenchClient {
           this.env.problem("subscribe retried after unavailable")
           const frameText = this.lastSubscribe
           setTimeout(() => {
-            if (this.subscribed && this.isOpen) this.ws!.send(frameText)
+            if (this.subscribed && this.isOpen) this.socket!.send(frameText)
           }, 100)
           return
         }
@@ -251,7 +247,7 @@ export class TidingsClient implements BenchClient {
         return
       }
       case "ping":
-        this.ws?.send('{"type":"pong"}')
+        this.socket?.send('{"type":"pong"}')
         return
       default:
         return
@@ -262,7 +258,7 @@ export class TidingsClient implements BenchClient {
   ack(): void {
     this.unacked = 0
     if (!this.channel || this.offset < 0 || !this.isOpen) return
-    this.ws!.send(
+    this.socket!.send(
       `{"type":"ack","channel":${JSON.stringify(this.channel)},"epoch":${JSON.stringify(this.epoch)},"offset":${this.offset}}`
     )
   }
@@ -271,7 +267,7 @@ export class TidingsClient implements BenchClient {
   command(id: string, scheduled: number, pad: string): boolean {
     if (!this.isOpen) return false
     this.pendingCommands.set(id, scheduled)
-    this.ws!.send(`{"type":"command","id":"${id}","name":"echo","payload":{"t":${scheduled},"p":"${pad}"}}`)
+    this.socket!.send(`{"type":"command","id":"${id}","name":"echo","payload":{"t":${scheduled},"p":"${pad}"}}`)
     return true
   }
 
@@ -282,12 +278,12 @@ export class TidingsClient implements BenchClient {
   terminate(): void {
     this.expectingClose = true
     this.unacked = 0
-    this.ws?.terminate()
+    this.socket?.terminate()
   }
 
   close(): void {
     this.expectingClose = true
-    this.ws?.close()
+    this.socket?.close()
   }
 }
 

@@ -2,15 +2,15 @@
  * A client of the bare-ws baseline: every message is one event's data (a Tick), read with the same scanner as
  * the tidings client. Nothing to authenticate, subscribe or ack.
  */
-import WebSocket from "ws"
 import { nowMs } from "../protocol.ts"
 import type { BenchClient, ClientEnv } from "./BenchClient.ts"
 import { newStream } from "./Recorder.ts"
 import { fromParsed, scanTick } from "./scan.ts"
+import { WireSocket } from "./WireSocket.ts"
 
 export class WsClient implements BenchClient {
   readonly stream = newStream()
-  private ws: WebSocket | undefined
+  private socket: WireSocket | undefined
   private expectingClose = false
 
   constructor(
@@ -20,34 +20,37 @@ export class WsClient implements BenchClient {
   ) {}
 
   get isOpen(): boolean {
-    return this.ws?.readyState === WebSocket.OPEN
+    return this.socket?.isOpen === true
   }
 
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false, skipUTF8Validation: true })
-      this.ws = ws
-      ws.once("error", reject)
-      ws.on("close", (code) => {
-        if (!this.expectingClose) this.env.unexpectedClose(code)
-      })
-      ws.on("message", (data: Buffer) => {
-        const now = nowMs()
-        const text = data.toString("latin1")
-        if (scanTick(text, 0) || fromParsed(JSON.parse(text) as object)) this.env.recorder.tick(this.stream, now)
-        else this.env.problem("unexpected message")
-      })
-      ws.once("open", () => resolve())
+      this.socket = new WireSocket(
+        this.url,
+        {},
+        {
+          onOpen: () => resolve(),
+          onError: reject,
+          onClose: (code) => {
+            if (!this.expectingClose) this.env.unexpectedClose(code)
+          },
+          onMessage: (text) => {
+            const now = nowMs()
+            if (scanTick(text, 0) || fromParsed(JSON.parse(text) as object)) this.env.recorder.tick(this.stream, now)
+            else this.env.problem("unexpected message")
+          }
+        }
+      )
     })
   }
 
   terminate(): void {
     this.expectingClose = true
-    this.ws?.terminate()
+    this.socket?.terminate()
   }
 
   close(): void {
     this.expectingClose = true
-    this.ws?.close()
+    this.socket?.close()
   }
 }
