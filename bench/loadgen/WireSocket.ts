@@ -156,7 +156,9 @@ export class WireSocket {
       return false
     }
     const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(head)?.[1]
-    const expected = createHash("sha1").update(this.key + GUID).digest("base64")
+    const expected = createHash("sha1")
+      .update(this.key + GUID)
+      .digest("base64")
     if (accept !== expected) {
       this.fail(new Error("bad Sec-WebSocket-Accept"))
       return false

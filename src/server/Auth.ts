@@ -1,13 +1,14 @@
 /**
  * Authentication: turns a JWT (or its absence) into an Identity — who the user is, which channels it may read
  * and publish to, and when its token expires. JWTs are verified with `jose` against a shared secret (HS256) or
- * a JWKS URL. Claims: `sub` (user id, required), `channels` (read patterns), `publish` (publish patterns).
+ * a JWKS URL (HS256 tokens are checked synchronously by Hs256.ts, with jose's checks; JWKS tokens by jose). Claims: `sub` (user id, required), `channels` (read patterns), `publish` (publish patterns).
  * Every identity may also read its personal channel `user:<sub>` and the `broadcast` channel.
  * Where a token is read from (header, query, frame) is the server's business, not this module's.
  */
 import { Effect, Schema } from "effect"
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose"
 import { broadcastChannel, compile, type Matcher, personalChannel } from "./ChannelPattern.ts"
+import * as Hs256 from "./Hs256.ts"
 
 export interface AuthOptions {
   /** HS256 shared secret for verifying tokens. */
@@ -43,6 +44,11 @@ const decodeClaims = Schema.decodeUnknownResult(Claims)
 
 export interface Authenticator {
   readonly verify: (token: string | undefined) => Effect.Effect<Identity, AuthFailed>
+  /**
+   * The same answer without an Effect, where no I/O is needed (a shared secret, or no token at all); undefined
+   * when tokens are checked against a JWKS URL. The upgrade path uses it to accept without forking a fiber.
+   */
+  readonly verifySync: ((token: string | undefined) => Identity | AuthFailed) | undefined
   /** Whether any token source is configured (production refuses to start without one unless anonymous). */
   readonly configured: boolean
 }
@@ -62,28 +68,12 @@ export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed =
   }
 }
 
-/** An HS256 secret as a key getter: the key is imported once, on first use, and reused for every token. */
-const importSecret = (secret: string): JWTVerifyGetKey => {
-  let imported: Promise<CryptoKey> | undefined
-  return () => {
-    imported ??= crypto.subtle.importKey(
-      "raw",
-      new TextEncoder().encode(secret),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["verify"]
-    )
-    return imported
-  }
-}
-
 export const make = (options: AuthOptions): Authenticator => {
-  // the secret is imported as a WebCrypto key once: given bytes or a KeyObject, jose imports it at every verify
-  const key: JWTVerifyGetKey | undefined = options.secret
-    ? importSecret(options.secret)
-    : options.jwksUrl
-      ? createRemoteJWKSet(new URL(options.jwksUrl))
-      : undefined
+  const hs256 = options.secret
+    ? Hs256.verifier(options.secret, { issuer: options.issuer, audience: options.audience })
+    : undefined
+  const jwks: JWTVerifyGetKey | undefined =
+    !hs256 && options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined
   const anonymous: Identity | undefined = options.anonymous
     ? {
         user: null,
@@ -92,26 +82,34 @@ export const make = (options: AuthOptions): Authenticator => {
         expiresAt: undefined
       }
     : undefined
-  const verifyOptions = {
-    // a shared secret verifies HS256 only (never an asymmetric algorithm's public key as an HMAC secret)
-    ...(options.secret ? { algorithms: ["HS256"] } : {}),
+  const jwksOptions = {
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {})
   }
 
-  const verify = (token: string | undefined): Effect.Effect<Identity, AuthFailed> => {
+  /** An answer that needs no I/O: no token, no key configured, or an HS256 token; undefined for a JWKS token. */
+  const answerNow = (token: string | undefined): Identity | AuthFailed | undefined => {
     if (token === undefined || token === "") {
-      return anonymous
-        ? Effect.succeed(anonymous)
-        : Effect.fail(new AuthFailed({ reason: "missing_token", message: "a token is required" }))
+      return anonymous ?? new AuthFailed({ reason: "missing_token", message: "a token is required" })
     }
-    if (!key) {
-      return Effect.fail(
-        new AuthFailed({ reason: "misconfigured", message: "this server has no token secret or JWKS configured" })
-      )
+    if (hs256) {
+      const result = hs256(token)
+      return result.ok
+        ? identityFromClaims(result.payload)
+        : new AuthFailed({
+            reason: result.reason,
+            message: result.reason === "expired_token" ? "the token has expired" : `invalid token: ${result.message}`
+          })
     }
-    return Effect.tryPromise({
-      try: () => jwtVerify(token, key, verifyOptions),
+    if (!jwks) {
+      return new AuthFailed({ reason: "misconfigured", message: "this server has no token secret or JWKS configured" })
+    }
+    return undefined
+  }
+
+  const verifyJwks = (token: string, key: JWTVerifyGetKey): Effect.Effect<Identity, AuthFailed> =>
+    Effect.tryPromise({
+      try: () => jwtVerify(token, key, jwksOptions),
       catch: (error) => {
         const code = (error as { code?: string }).code
         return code === "ERR_JWT_EXPIRED"
@@ -124,6 +122,17 @@ export const make = (options: AuthOptions): Authenticator => {
         return identity instanceof AuthFailed ? Effect.fail(identity) : Effect.succeed(identity)
       })
     )
+
+  const verify = (token: string | undefined): Effect.Effect<Identity, AuthFailed> =>
+    Effect.suspend(() => {
+      const answer = answerNow(token)
+      if (answer === undefined) return verifyJwks(token!, jwks!)
+      return answer instanceof AuthFailed ? Effect.fail(answer) : Effect.succeed(answer)
+    })
+
+  return {
+    verify,
+    verifySync: jwks ? undefined : (token) => answerNow(token)!,
+    configured: hs256 !== undefined || jwks !== undefined
   }
-  return { verify, configured: key !== undefined }
 }

@@ -4,7 +4,7 @@
  * gracefully: no new upgrades, not ready, `goaway` to every client, outbound buffers flushed up to a deadline,
  * then close 1001. Application code publishes with `publish(protocol)` or the service's methods.
  */
-import { randomBytes } from "node:crypto"
+import { randomFillSync } from "node:crypto"
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, References } from "effect"
@@ -97,17 +97,28 @@ export const publish =
   ): Effect.Effect<Position, Publisher.PublishError, TidingsServer> =>
     Effect.flatMap(TidingsServer, (server) => server.publishUnknown(channel, event, data, options))
 
+/** Heartbeats and cursor saves are spread over this many slices of their interval. */
+const TIMER_SLICES = 10
+
+/** Random bytes for ids, drawn from a pool refilled when used up (one CSPRNG call per 4 KiB, not per id). */
+const randomPool = Buffer.alloc(4096)
+let randomAt = randomPool.length
+
+/** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
+const newId = (bytes: number): string => {
+  if (randomAt + bytes > randomPool.length) {
+    randomFillSync(randomPool)
+    randomAt = 0
+  }
+  randomAt += bytes
+  return randomPool.toString("base64url", randomAt - bytes, randomAt)
+}
+
 /**
  * A raw upgrade socket's error handler. A module-level function, not a closure: a closure created in the upgrade
  * handler would keep that handler's whole scope (the request, its headers, the head buffer) alive for as long
  * as the connection lives.
  */
-/** Heartbeats and cursor saves are spread over this many slices of their interval. */
-const TIMER_SLICES = 10
-
-/** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
-const newId = (bytes: number): string => randomBytes(bytes).toString("base64url")
-
 function destroySocket(this: import("node:stream").Duplex): void {
   this.destroy()
 }
@@ -253,7 +264,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         })
       }
       const { token, session } = credentials(request)
-      const accept = (identity: Auth.Identity | undefined) =>
+      const accept = (identity: Auth.Identity | undefined) => {
+        // the 101 response and the welcome frame leave in one write (one syscall, one segment) instead of two
+        socket.cork()
         wss.handleUpgrade(request, socket, head, (ws) => {
           const id = newId(12)
           const connection = new Connection(id, ws, ip, version, env)
@@ -262,8 +275,16 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           stats.connectionsOpen++
           stats.connectionsOpened++
           connection.start(identity, session)
+          connection.outbound.flush()
         })
+        socket.uncork()
+      }
       if (token === undefined) return accept(undefined)
+      if (auth.verifySync) {
+        const answer = auth.verifySync(token)
+        if (answer instanceof Auth.AuthFailed) return refused(401, { error: answer.reason, message: answer.message })
+        return accept(answer)
+      }
       fork(
         auth.verify(token).pipe(
           Effect.match({
