@@ -14,8 +14,8 @@ import type { ResetReason } from "../protocol/Frames.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import type { Entry, TransportError, TransportShape } from "../transports/Transport.ts"
-import { GenerationCache } from "./GenerationCache.ts"
 import { type Outbound, SharedFrame } from "./Outbound.ts"
+import { ReplayFrameCache } from "./ReplayFrameCache.ts"
 import type { Stats } from "./Stats.ts"
 
 /**
@@ -186,7 +186,7 @@ export class Hub {
    * Replay frames by position: when many clients resume over the same missed range, an entry is encoded and
    * turned into bytes once, not once per client.
    */
-  private readonly replayFrames = new GenerationCache<string, EntryFrames>(REPLAY_CACHE_ENTRIES)
+  private readonly replayFrames = new ReplayFrameCache<EntryFrames>(REPLAY_CACHE_ENTRIES)
 
   constructor(
     private readonly transport: TransportShape,
@@ -238,14 +238,13 @@ export class Hub {
 
   /** Frames for an entry read from history; shared with other subscriptions replaying the same position. */
   framesFor(entry: Entry): EntryFrames {
-    const key = `${entry.channel}\u0000${entry.epoch}\u0000${entry.offset}`
-    let frames = this.replayFrames.get(key)
+    let frames = this.replayFrames.get(entry.channel, entry.epoch, entry.offset)
     if (frames !== undefined) {
       frames.markShared()
       return frames
     }
     frames = new EntryFrames(entry, this.codec, this.onFrameError, false, false)
-    this.replayFrames.set(key, frames)
+    this.replayFrames.set(entry.channel, entry.epoch, entry.offset, frames)
     return frames
   }
 

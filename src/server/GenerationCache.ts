@@ -2,8 +2,8 @@
  * A bounded cache in two generations: new keys go into the young map; when it holds half the capacity it becomes
  * the old one and the previous old one is dropped whole. Lookups check both. O(1) without deleting single keys —
  * evicting a Map's oldest key one at a time is slow in V8 (measured 7–9 µs per replayed entry with the replay
- * frame cache, against about 1 µs this way). Used for replay frames (Fanout.ts) and channel patterns
- * (ChannelPattern.ts).
+ * frame cache, against about 1 µs this way). Used for channel patterns (ChannelPattern.ts); replay frames use
+ * the same scheme keyed by stream and offset (ReplayFrameCache.ts).
  */
 export class GenerationCache<K, V> {
   private young = new Map<K, V>()
