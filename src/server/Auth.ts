@@ -7,7 +7,7 @@
  */
 import { Effect, Schema } from "effect"
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose"
-import { broadcastChannel, compile, type Matcher, personalChannel } from "./ChannelPattern.ts"
+import { broadcastChannel, compile, type Matcher, personalChannel, withChannel } from "./ChannelPattern.ts"
 import * as Hs256 from "./Hs256.ts"
 
 export interface AuthOptions {
@@ -59,10 +59,9 @@ export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed =
     return new AuthFailed({ reason: "invalid_token", message: `token claims: ${claims.failure.message}` })
   }
   const { sub } = claims.success
-  const read = [...(claims.success.channels ?? []), personalChannel(sub), broadcastChannel]
   return {
     user: sub,
-    canRead: compile(read, sub),
+    canRead: withChannel(compile([...(claims.success.channels ?? []), broadcastChannel], sub), personalChannel(sub)),
     canPublish: compile(claims.success.publish ?? [], sub),
     expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined
   }

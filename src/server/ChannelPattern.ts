@@ -1,8 +1,8 @@
 /**
  * Channel permission patterns, as carried in token claims: `run:*` matches `run:123`, `*` matches everything,
  * `{sub}` stands for the token's subject (`user:{sub}`). `*` matches any run of characters; nothing else is
- * special. Patterns are compiled once per authenticated user, not per check; wildcard patterns are compiled once per
- * distinct pattern and shared.
+ * special. Patterns are compiled once per distinct list and shared by the identities holding it (once per user when
+ * the list mentions `{sub}`), never per check; wildcard patterns are compiled once per distinct pattern and shared.
  */
 import { GenerationCache } from "./GenerationCache.ts"
 
@@ -25,11 +25,14 @@ const regExpFor = (source: string): RegExp => {
   return regExp
 }
 
-export const compile = (patterns: ReadonlyArray<string>, subject: string | null): Matcher => {
+const always: Matcher = () => true
+const never: Matcher = () => false
+
+const build = (list: ReadonlyArray<string>, subject: string | null): Matcher => {
   const exact: Array<string> = []
   const wild: Array<RegExp> = []
-  for (const pattern of patterns) {
-    if (pattern === "*") return () => true
+  for (const pattern of list) {
+    if (pattern === "*") return always
     // `{sub}` is replaced by the subject as a literal: a subject containing `*` is not a wildcard
     const pieces = pattern.split("{sub}")
     if (pieces.length > 1 && subject === null) continue
@@ -42,12 +45,39 @@ export const compile = (patterns: ReadonlyArray<string>, subject: string | null)
       .join(escapeRegExp(subject ?? ""))
     wild.push(regExpFor(`^${source}$`))
   }
+  if (exact.length === 0 && wild.length === 0) return never
+  if (wild.length === 0 && exact.length === 1) {
+    const only = exact[0]
+    return (channel) => channel === only
+  }
   // tokens carry a handful of patterns: an array beats a Set in memory and, at this size, in speed
   const exactSet = exact.length > 16 ? new Set(exact) : undefined
   return exactSet
     ? (channel) => exactSet.has(channel) || wild.some((r) => r.test(channel))
     : (channel) => exact.includes(channel) || wild.some((r) => r.test(channel))
 }
+
+/**
+ * Matchers of pattern lists that do not mention `{sub}`, shared by every identity with the same list (the usual
+ * case: one role, one list), so an identity costs no arrays or closures of its own for them.
+ */
+const shared = new GenerationCache<string, Matcher>(1024)
+
+export const compile = (list: ReadonlyArray<string>, subject: string | null): Matcher => {
+  if (list.length === 0) return never
+  if (list.some((pattern) => pattern.includes("{sub}"))) return build(list, subject)
+  const key = list.join("\u0000")
+  let matcher = shared.get(key)
+  if (matcher === undefined) {
+    matcher = build(list, null)
+    shared.set(key, matcher)
+  }
+  return matcher
+}
+
+/** A matcher that also accepts one exact channel (a user's personal channel) on top of a shared one. */
+export const withChannel = (matcher: Matcher, channel: string): Matcher =>
+  matcher === always ? always : (candidate) => candidate === channel || matcher(candidate)
 
 /** The personal channel of a user: a message published there reaches every connection of that user. */
 export const personalChannel = (user: string): string => `user:${user}`

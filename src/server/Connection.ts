@@ -17,7 +17,7 @@ import type { TransportError, TransportShape } from "../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "./Auth.ts"
 import { type Hub, Subscription } from "./Fanout.ts"
 import type { Limits, Timing } from "./Options.ts"
-import { Outbound } from "./Outbound.ts"
+import { Outbound, type OutboundOwner } from "./Outbound.ts"
 import type { Read } from "./SharedReads.ts"
 import type { Stats } from "./Stats.ts"
 import { TokenBucket } from "./TokenBucket.ts"
@@ -27,6 +27,19 @@ const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "a
 const PING = encodeFrame({ type: "ping" })
 const PONG = encodeFrame({ type: "pong" })
 const REPLAY_PAGE = 1000
+const NO_CURSORS: ReadonlyMap<string, Position> = new Map()
+const NO_TIMERS: ReadonlyArray<ReturnType<typeof setTimeout>> = []
+/** The socket's own connection, read by the module-level socket listeners. */
+const connectionOf = Symbol("tidings.connection")
+type OwnedSocket = WebSocket & { [connectionOf]: Connection }
+
+function onSocketMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+  ;(this as OwnedSocket)[connectionOf].onMessage(data, isBinary)
+}
+
+function onSocketGone(this: WebSocket): void {
+  ;(this as OwnedSocket)[connectionOf].cleanup()
+}
 
 /** Runs a command for a connection; the server binds it to the user's handlers. */
 export type CommandRunner = (
@@ -59,7 +72,7 @@ export interface ConnectionEnv {
   readonly onAuthenticated: (connection: Connection, previousUser: string | null | undefined) => boolean
 }
 
-export class Connection {
+export class Connection implements OutboundOwner {
   readonly outbound: Outbound
   /** Which slice of the server's heartbeat and cursor-save intervals this connection is handled in. */
   timerSlice = 0
@@ -69,7 +82,7 @@ export class Connection {
   /** The highest ack per channel and whether it still has to be saved (created at the first ack). */
   private acks: Map<string, { position: Position; dirty: boolean }> | undefined
   private dirtyAcks = 0
-  private cursors: ReadonlyMap<string, Position> = new Map()
+  private cursors: ReadonlyMap<string, Position> = NO_CURSORS
   /** Completes once a resumed session's cursors are loaded (at once for a new session). */
   private cursorsLoaded: Effect.Effect<void> = Effect.void
   /** Commands in flight by id (created at the first command). */
@@ -79,7 +92,8 @@ export class Connection {
   private pingOutstanding = false
   private closed = false
   private authTimer: ReturnType<typeof setTimeout> | undefined
-  private expiryTimers: Array<ReturnType<typeof setTimeout>> = []
+  /** The token-expiry warning and close timers (none for a token without `exp`). */
+  private expiryTimers: ReadonlyArray<ReturnType<typeof setTimeout>> = NO_TIMERS
   private authenticating = false
 
   constructor(
@@ -89,24 +103,28 @@ export class Connection {
     readonly version: number,
     private readonly env: ConnectionEnv
   ) {
-    this.outbound = new Outbound(
-      socket,
-      env.limits.maxOutboundBytes,
-      () => {
-        env.stats.slowConsumerCloses++
-        this.close(CloseCodes.slowConsumer, "slow consumer: outbound buffer full; reconnect and resume")
-      },
-      (frames, bytes, oldestEventTime) => {
-        env.stats.framesOut += frames
-        env.stats.bytesOut += bytes
-        env.stats.messagesOut++
-        if (oldestEventTime !== undefined) env.observeDeliveryLatency(env.now() - oldestEventTime)
-      }
-    )
+    this.outbound = new Outbound(socket, env.limits.maxOutboundBytes, this)
     this.bucket = new TokenBucket(env.limits.commandsPerSecond, env.limits.commandBurst, env.now())
-    socket.on("message", (data, isBinary) => this.onMessage(data, isBinary))
-    socket.on("close", () => this.cleanup())
-    socket.on("error", () => this.cleanup())
+    // module-level listeners that find the connection on the socket: no closures per connection
+    ;(socket as OwnedSocket)[connectionOf] = this
+    socket.on("message", onSocketMessage)
+    socket.on("close", onSocketGone)
+    socket.on("error", onSocketGone)
+  }
+
+  /** Outbound bound passed (OutboundOwner). */
+  outboundOverflow(): void {
+    this.env.stats.slowConsumerCloses++
+    this.close(CloseCodes.slowConsumer, "slow consumer: outbound buffer full; reconnect and resume")
+  }
+
+  /** A socket write (OutboundOwner). */
+  outboundWrite(frames: number, bytes: number, oldestEventTime: number | undefined): void {
+    const { stats } = this.env
+    stats.framesOut += frames
+    stats.bytesOut += bytes
+    stats.messagesOut++
+    if (oldestEventTime !== undefined) this.env.observeDeliveryLatency(this.env.now() - oldestEventTime)
   }
 
   get user(): string | null | undefined {
@@ -194,7 +212,8 @@ export class Connection {
 
   // ---- inbound ------------------------------------------------------------------------------------------------
 
-  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+  /** A message from the socket (its listener is module-level: see onSocketMessage). */
+  onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.closed) return
     this.pingOutstanding = false
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
@@ -374,12 +393,12 @@ export class Connection {
 
   private scheduleExpiry(): void {
     for (const t of this.expiryTimers) clearTimeout(t)
-    this.expiryTimers = []
+    this.expiryTimers = NO_TIMERS
     const expiresAt = this.identity?.expiresAt
     if (expiresAt === undefined) return
     const now = this.env.now()
     const warnIn = Math.max(0, expiresAt - this.env.timing.tokenExpiryWarningMs - now)
-    this.expiryTimers.push(
+    this.expiryTimers = [
       setTimeout(() => {
         this.send({
           type: "session_update",
@@ -388,7 +407,7 @@ export class Connection {
         })
       }, warnIn),
       setTimeout(() => this.close(CloseCodes.tokenExpired, "token expired"), Math.max(0, expiresAt - now))
-    )
+    ]
   }
 
   // ---- subscriptions ------------------------------------------------------------------------------------------
@@ -649,7 +668,8 @@ export class Connection {
     this.cleanup()
   }
 
-  private cleanup(): void {
+  /** Releases everything once the socket is gone (idempotent; also called by the socket's close and error). */
+  cleanup(): void {
     if (this.closed) return
     this.closed = true
     this.outbound.close()

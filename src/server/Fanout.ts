@@ -95,7 +95,8 @@ export interface SubscriberSink {
 
 export class Subscription {
   private state: "replaying" | "live" | "closed" = "replaying"
-  private buffer: Array<EntryFrames> = []
+  /** Live entries that arrived during replay (created at the first one: most replays see none). */
+  private buffer: Array<EntryFrames> | undefined
   /** Position of the last entry delivered (or skipped as invisible) to this subscriber. */
   epoch = ""
   offset = 0
@@ -119,7 +120,7 @@ export class Subscription {
   /** A live entry from the channel's feed. */
   offer(frames: EntryFrames): void {
     if (this.state === "live") this.deliver(frames)
-    else if (this.state === "replaying") this.buffer.push(frames)
+    else if (this.state === "replaying") (this.buffer ??= []).push(frames)
   }
 
   /** An entry read from history during replay. */
@@ -130,21 +131,21 @@ export class Subscription {
 
   /** Whether live entries buffered during replay start after a gap that history may still fill. */
   missingBeforeLive(): boolean {
-    const first = this.buffer[0]?.entry
+    const first = this.buffer?.[0]?.entry
     return first !== undefined && first.epoch === this.epoch && first.offset > this.offset + 1
   }
 
   /** Ends replay: drains live entries that arrived meanwhile, then delivers live. */
   goLive(): void {
     const buffered = this.buffer
-    this.buffer = []
-    for (const frames of buffered) this.deliver(frames)
+    this.buffer = undefined
+    if (buffered) for (const frames of buffered) this.deliver(frames)
     this.state = "live"
   }
 
   close(): void {
     this.state = "closed"
-    this.buffer = []
+    this.buffer = undefined
   }
 
   private deliver(frames: EntryFrames): void {

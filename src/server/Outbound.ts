@@ -3,7 +3,7 @@
  * message of newline-separated frames (one `send` per socket per pass however many frames it got; a large backlog
  * is cut into messages of about 64 KiB). Passes run once per event-loop turn, paced under load (see PACING). The
  * buffer is bounded in bytes together with what the socket itself still holds; past the bound the connection is
- * a slow consumer and `onOverflow` closes it (resumable: the client resumes from its acked position).
+ * a slow consumer and its owner's `outboundOverflow` closes it (resumable: the client resumes from its acked position).
  * Latest-value frames conflate: while a socket is backed up, only the newest frame per key is kept, and it does
  * not count toward the bound.
  *
@@ -58,6 +58,14 @@ export class SharedFrame {
 }
 
 export type OutFrame = string | SharedFrame
+
+/** What an Outbound reports to the connection that owns it. */
+export interface OutboundOwner {
+  /** The bound was passed: the Outbound is closed; the owner closes the connection (slow consumer). */
+  outboundOverflow(): void
+  /** After each socket write: frames and bytes written, and the publish time of the oldest event in it (if any). */
+  outboundWrite(frames: number, bytes: number, oldestEventTime: number | undefined): void
+}
 
 const OPEN = 1
 /** A pass's frames beyond this many UTF-16 units are split into several messages (see `chunks`). */
@@ -200,12 +208,8 @@ export class Outbound {
   constructor(
     private readonly socket: SocketLike,
     private readonly maxBytes: number,
-    private readonly onOverflow: () => void,
-    /**
-     * Called after each socket write with the number of frames and bytes written, and the publish time of the
-     * oldest event in the write (undefined when it carried no event).
-     */
-    private readonly onWrite: (frames: number, bytes: number, oldestEventTime: number | undefined) => void = () => {}
+    /** The connection (an object, not two closures: a connection's memory is counted in the KiB). */
+    private readonly owner: OutboundOwner
   ) {}
 
   /** Bytes waiting here plus bytes the socket has not handed to the kernel yet. */
@@ -226,7 +230,7 @@ export class Outbound {
     if (frame.length > this.maxBytes / 2 && frame.length > this.allowance) this.allowance = frame.length
     if (this.bytes + this.socket.bufferedAmount > this.maxBytes + this.allowance) {
       this.close()
-      this.onOverflow()
+      this.owner.outboundOverflow()
       return
     }
     this.schedule()
@@ -275,7 +279,7 @@ export class Outbound {
       this.allShared = true
       if (shared) this.sendShared(frames, bytes)
       else this.sendText(frames, bytes)
-      this.onWrite(count, bytes, oldestEventTime(frames))
+      this.owner.outboundWrite(count, bytes, oldestEventTime(frames))
     }
     // conflated frames still waiting for the socket to drain: look again shortly (not every tick: no spinning)
     if (this.latest && !this.retryTimer) {

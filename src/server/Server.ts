@@ -268,6 +268,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         // the 101 response and the welcome frame leave in one write (one syscall, one segment) instead of two
         socket.cork()
         wss.handleUpgrade(request, socket, head, (ws) => {
+          // ws handles the socket's errors from here on (one listener less per connection)
+          socket.off("error", destroySocket)
           const id = newId(12)
           const connection = new Connection(id, ws, ip, version, env)
           connection.timerSlice = connectionCount++ % TIMER_SLICES

@@ -1,6 +1,6 @@
 /** Channel permission patterns: wildcards, `{sub}`, and a subject that must never act as a wildcard. */
 import { describe, expect, it } from "vitest"
-import { compile } from "../../src/server/ChannelPattern.ts"
+import { compile, withChannel } from "../../src/server/ChannelPattern.ts"
 
 describe("channel patterns", () => {
   it("matches exact names, `*` runs and `{sub}`", () => {
@@ -27,5 +27,25 @@ describe("channel patterns", () => {
     const anon = compile(["user:{sub}", "public:*"], null)
     expect(anon("user:")).toBe(false)
     expect(anon("public:x")).toBe(true)
+  })
+
+  it("shares one matcher between identities with the same list, unless the list mentions {sub}", () => {
+    expect(compile(["team:*", "broadcast"], "alice")).toBe(compile(["team:*", "broadcast"], "bob"))
+    const alice = compile(["box:{sub}:*"], "alice")
+    const bob = compile(["box:{sub}:*"], "bob")
+    expect(alice).not.toBe(bob)
+    expect(alice("box:alice:1")).toBe(true)
+    expect(alice("box:bob:1")).toBe(false)
+    expect(bob("box:bob:1")).toBe(true)
+  })
+
+  it("adds a personal channel on top of a shared matcher without changing it", () => {
+    const shared = compile(["team:*"], "alice")
+    const alice = withChannel(shared, "user:alice")
+    expect(alice("user:alice")).toBe(true)
+    expect(alice("team:red")).toBe(true)
+    expect(alice("user:bob")).toBe(false)
+    expect(shared("user:alice")).toBe(false)
+    expect(compile([], "alice")("anything")).toBe(false)
   })
 })
