@@ -147,7 +147,7 @@ export const decodeDelivered = (channel: string, message: Msg): Stored | undefin
   const base = bytes.byteOffset
   // Messages read from one socket chunk share its memory: one Buffer view over it serves them all.
   if (chunk.buffer !== bytes.buffer) chunk = Buffer.from(bytes.buffer)
-  if (!scanHeaders(chunk, base, base + headerLength)) return undefined
+  if (!scanWritten(chunk, base, base + headerLength) && !scanHeaders(chunk, base, base + headerLength)) return undefined
   return build(
     channel,
     0,
@@ -205,6 +205,35 @@ const scanHeaders = (bytes: Uint8Array, from: number, end: number): boolean => {
       }
     }
     line = lineEnd + 2
+  }
+  return true
+}
+
+/** "NATS/1.0\r\n" and each scanned header's "Key: " as `entryHeaders` writes them (`scanned`'s order). */
+const statusLine = Uint8Array.from("NATS/1.0\r\n", (c) => c.charCodeAt(0))
+const writtenKeys = [Header.epoch, Header.offset, Header.event, Header.version, Header.time, Header.storedAt].map(
+  (key) => Uint8Array.from(`${key}: `, (c) => c.charCodeAt(0))
+)
+
+/**
+ * The fast path of `scanHeaders`: the block as `entryHeaders` writes it (the status line, then the six headers
+ * in their order, each value up to its CR), read in one pass without looking at the rest of the block. False
+ * when the block is laid out in any other way; `scanHeaders` then reads it whatever its order. A JetStream
+ * delivery keeps a message's headers as they were published, so every entry this transport wrote takes it.
+ */
+const scanWritten = (bytes: Uint8Array, from: number, end: number): boolean => {
+  if (!startsWith(bytes, from, end, statusLine)) return false
+  let at = from + statusLine.length
+  for (let key = 0; key < writtenKeys.length; key++) {
+    const name = writtenKeys[key]!
+    if (!startsWith(bytes, at, end, name)) return false
+    const start = at + name.length
+    let stop = start
+    while (stop < end && bytes[stop] !== cr) stop++
+    if (stop >= end || stop === start || bytes[stop - 1] === space || bytes[start] === space) return false
+    found[2 * key] = start
+    found[2 * key + 1] = stop
+    at = stop + 2
   }
   return true
 }
