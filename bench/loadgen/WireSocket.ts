@@ -119,8 +119,9 @@ export class WireSocket {
 
   private fail(error: Error): void {
     if (this.closed) return
+    this.closed = true
     this.handlers.onError(error)
-    this.terminate()
+    this.socket.destroy()
   }
 
   private finish(): void {

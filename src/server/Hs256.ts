@@ -64,8 +64,11 @@ export const verifier = (secret: string, options: Hs256Options = {}): ((token: s
     if (header.alg !== "HS256") return refuse('"alg" (Algorithm) Header Parameter value not allowed')
     if (header.crit !== undefined || header.b64 !== undefined) return refuse('unsupported "crit" or "b64" header')
     const signature = token.slice(last + 1)
-    const expected = createHmac("sha256", key).update(token.slice(0, last)).digest("base64url")
-    if (signature.length !== expected.length || !timingSafeEqual(Buffer.from(signature), Buffer.from(expected))) {
+    const expected = createHmac("sha256", key).update(token.slice(0, last)).digest()
+    // compared as the ASCII text of its base64url form: any other spelling of the same bytes is refused
+    const given = Buffer.from(signature, "latin1")
+    const wanted = Buffer.from(expected.toString("base64url"), "latin1")
+    if (given.length !== wanted.length || !BASE64URL.test(signature) || !timingSafeEqual(given, wanted)) {
       return refuse("signature verification failed")
     }
     const payload = jsonObject(token.slice(first + 1, last))

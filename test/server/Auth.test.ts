@@ -38,6 +38,18 @@ layer(testServerLayer({ timing: { authTimeoutMs: 300 } }), { excludeTestServices
     })
   )
 
+  it.effect("refuses a signature with a non-ASCII character (401) and keeps serving", () =>
+    Effect.gen(function* () {
+      const server = yield* TidingsServer
+      const good = yield* Effect.promise(() => sign({ sub: "alice" }))
+      const mangled = `${good.slice(0, -1)}é`
+      const refused = yield* upgradeStatus(`${server.url}?token=${encodeURIComponent(mangled)}`, {})
+      expect(refused.status).toBe(401)
+      expect(JSON.parse(refused.body)).toMatchObject({ error: "invalid_token" })
+      expect((yield* upgradeStatus(server.url, { authorization: `Bearer ${good}` })).status).toBe(101)
+    })
+  )
+
   it.effect("a shared secret verifies HS256 only: the same secret under HS512 is refused", () =>
     Effect.gen(function* () {
       const server = yield* TidingsServer

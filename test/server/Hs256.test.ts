@@ -85,6 +85,8 @@ describe("HS256 verifier", () => {
     tokens.push(["payload changed", `${h}.${b64({ ...body, sub: "mallory" })}.${s}`])
     tokens.push(["signature with an extra character", `${h}.${p}.${s}A`])
     tokens.push(["signature truncated", `${h}.${p}.${s.slice(0, -1)}`])
+    tokens.push(["signature with a non-ASCII character", `${h}.${p}.${s.slice(0, -1)}é`])
+    tokens.push(["signature with an astral character", `${h}.${p}.${s.slice(0, -2)}😀`])
 
     const checked: Array<string> = []
     for (const [name, token] of tokens) {
