@@ -66,7 +66,8 @@ const shared = new GenerationCache<string, Matcher>(1024)
 export const compile = (list: ReadonlyArray<string>, subject: string | null): Matcher => {
   if (list.length === 0) return never
   if (list.some((pattern) => pattern.includes("{sub}"))) return build(list, subject)
-  const key = list.join("\u0000")
+  // JSON, not a join: no list can spell another list's key, whatever characters its patterns hold
+  const key = JSON.stringify(list)
   let matcher = shared.get(key)
   if (matcher === undefined) {
     matcher = build(list, null)

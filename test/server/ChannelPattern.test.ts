@@ -37,6 +37,11 @@ describe("channel patterns", () => {
     expect(alice("box:alice:1")).toBe(true)
     expect(alice("box:bob:1")).toBe(false)
     expect(bob("box:bob:1")).toBe(true)
+    // lists that a separator-joined key would confuse stay apart
+    const joined = compile(["team:a\u0000admin"], "alice")
+    compile(["team:a", "admin"], "alice")
+    expect(joined("admin")).toBe(false)
+    expect(compile(["team:a", "admin"], "bob")("admin")).toBe(true)
   })
 
   it("adds a personal channel on top of a shared matcher without changing it", () => {
