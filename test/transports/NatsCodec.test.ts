@@ -3,11 +3,11 @@
  * as the transport writes it (the one-pass fast path) and the same headers in another order, with extra headers
  * or padded values (the general scan) decode to the same entry; a block without position headers is foreign.
  */
-import { MsgImpl } from "@nats-io/transport-node"
+import { type Msg, MsgImpl } from "@nats-io/transport-node"
 import { describe, expect, it } from "vitest"
 import { decodeDelivered, Header } from "../../src/transports/nats/codec.ts"
 
-const message = (headerLines: ReadonlyArray<string>, data: string): MsgImpl => {
+const message = (headerLines: ReadonlyArray<string>, data: string): Msg => {
   const block = `NATS/1.0\r\n${headerLines.map((line) => `${line}\r\n`).join("")}\r\n`
   const bytes = Buffer.from(block + data)
   // a view into a larger buffer, as a socket chunk holding several messages would be
@@ -20,7 +20,7 @@ const message = (headerLines: ReadonlyArray<string>, data: string): MsgImpl => {
     hdr: Buffer.byteLength(block),
     size: bytes.length
   }
-  return new MsgImpl(args as never, view, {} as never)
+  return new MsgImpl(args as never, view, {} as never) as unknown as Msg
 }
 
 const written = [
