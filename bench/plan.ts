@@ -28,7 +28,7 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
   --retries N            re-runs of a failing rate before it counts as failed (quick 0, full 1)
   --stop-after N         stop climbing after N failed rates in a row (3)
   --quiet-wait-ms MS     before a step, wait up to MS for other processes to stop using the CPU (quick 5000)
-  --max-runs N           most steps per ladder, retries included (quick 10, full 40)
+  --max-runs N           most steps per ladder, retries included (quick 13, full 40)
   --step-ms MS           length of a paced step (quick 1500, full 5000), of which
   --warmup-ms MS         the first part is not measured (quick 300, full 1000)
   --drain-ms MS          how long a step may take to deliver everything after publishing ends (3000)
@@ -187,7 +187,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
         stopAfter: num(values["stop-after"]) ?? 3,
         quietWaitMs: num(values["quiet-wait-ms"]) ?? (full ? 60_000 : 5000),
         disturbedRetries: full ? 3 : 1,
-        maxRuns: num(values["max-runs"]) ?? (full ? 40 : 10),
+        maxRuns: num(values["max-runs"]) ?? (full ? 40 : 13),
         rates: numbers(values.rates)
       },
       unpacedMs: num(values["unpaced-ms"]) ?? (scenario === "fanout" ? (full ? 5000 : 1500) : 0),
