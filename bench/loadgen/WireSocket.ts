@@ -11,8 +11,9 @@
  * this one 2.7 to 3.6 µs, the kernel 4.3 to 5.8 µs either way; `ws`'s client upgrade also goes through
  * `http.request`. Every server under test is read through this same client.
  */
-import { createHash, randomFillSync } from "node:crypto"
+import { createHash } from "node:crypto"
 import { connect, type Socket } from "node:net"
+import { pooledRandom } from "../../src/server/RandomPool.ts"
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 const HEADER_END = Buffer.from("\r\n\r\n")
@@ -33,18 +34,6 @@ export interface WireOptions {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-/** Random bytes for masks and keys, drawn from a pool refilled when used up. */
-const pool = Buffer.alloc(64 * 1024)
-let poolAt = pool.length
-const randomBytes = (n: number): Buffer => {
-  if (poolAt + n > pool.length) {
-    randomFillSync(pool)
-    poolAt = 0
-  }
-  poolAt += n
-  return pool.subarray(poolAt - n, poolAt)
-}
-
 /** A masked client frame (FIN set) with `opcode` and `payload`. */
 const clientFrame = (opcode: number, payload: Buffer): Buffer => {
   const length = payload.length
@@ -59,7 +48,7 @@ const clientFrame = (opcode: number, payload: Buffer): Buffer => {
     frame[1] = 0x80 | 127
     frame.writeBigUInt64BE(BigInt(length), 2)
   }
-  const mask = randomBytes(4)
+  const mask = pooledRandom(4)
   mask.copy(frame, head)
   const at = head + 4
   for (let i = 0; i < length; i++) frame[at + i] = payload[i]! ^ mask[i & 3]!
@@ -68,7 +57,7 @@ const clientFrame = (opcode: number, payload: Buffer): Buffer => {
 
 export class WireSocket {
   private readonly socket: Socket
-  private readonly key = randomBytes(16).toString("base64")
+  private readonly key = pooledRandom(16).toString("base64")
   private open = false
   private closed = false
   private closeCode = 1006

@@ -4,7 +4,6 @@
  * gracefully: no new upgrades, not ready, `goaway` to every client, outbound buffers flushed up to a deadline,
  * then close 1001. Application code publishes with `publish(protocol)` or the service's methods.
  */
-import { randomFillSync } from "node:crypto"
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, References } from "effect"
@@ -24,6 +23,7 @@ import * as Jobs from "./Jobs.ts"
 import * as Metrics from "./Metrics.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import * as Publisher from "./Publisher.ts"
+import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
 import { AttemptLimiter, credentials, pathOf, refuse } from "./Upgrade.ts"
@@ -100,19 +100,8 @@ export const publish =
 /** Heartbeats and cursor saves are spread over this many slices of their interval. */
 const TIMER_SLICES = 10
 
-/** Random bytes for ids, drawn from a pool refilled when used up (one CSPRNG call per 4 KiB, not per id). */
-const randomPool = Buffer.alloc(4096)
-let randomAt = randomPool.length
-
 /** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
-const newId = (bytes: number): string => {
-  if (randomAt + bytes > randomPool.length) {
-    randomFillSync(randomPool)
-    randomAt = 0
-  }
-  randomAt += bytes
-  return randomPool.toString("base64url", randomAt - bytes, randomAt)
-}
+const newId = (bytes: number): string => pooledRandom(bytes).toString("base64url")
 
 /**
  * A raw upgrade socket's error handler. A module-level function, not a closure: a closure created in the upgrade
