@@ -1,7 +1,8 @@
 /**
  * Authentication: turns a JWT (or its absence) into an Identity — who the user is, which channels it may read
- * and publish to, and when its token expires. JWTs are verified with `jose` against a shared secret (HS256) or
- * a JWKS URL (HS256 tokens are checked synchronously by Hs256.ts, with jose's checks; JWKS tokens by jose). Claims: `sub` (user id, required), `channels` (read patterns), `publish` (publish patterns).
+ * and publish to, and when its token expires. JWTs are verified against a shared secret (HS256, synchronously by
+ * Hs256.ts, with jose's checks) or a JWKS URL (by jose). Claims: `sub` (user id, required), `channels` (read
+ * patterns), `publish` (publish patterns).
  * Every identity may also read its personal channel `user:<sub>` and the `broadcast` channel.
  * Where a token is read from (header, query, frame) is the server's business, not this module's.
  */

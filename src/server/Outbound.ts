@@ -3,7 +3,8 @@
  * message of newline-separated frames (one `send` per socket per pass however many frames it got; a large backlog
  * is cut into messages of about 64 KiB). Passes run once per event-loop turn, paced under load (see PACING). The
  * buffer is bounded in bytes together with what the socket itself still holds; past the bound the connection is
- * a slow consumer and its owner's `outboundOverflow` closes it (resumable: the client resumes from its acked position).
+ * a slow consumer and its owner's `outboundOverflow` closes it (resumable: the client resumes from its acked
+ * position).
  * Latest-value frames conflate: while a socket is backed up, only the newest frame per key is kept, and it does
  * not count toward the bound.
  *
