@@ -1,8 +1,8 @@
 /**
  * A client of the Socket.IO baseline that speaks Engine.IO v4 / Socket.IO v5 directly over the load generator's
- * WireSocket (the same socket client and scanner as the other clients, so the load generator costs the same per delivery): open
- * packet `0{…}` → connect to the main namespace `40` → `40{sid}` → events `42["tick",{…}]`; answers the
- * server's ping `2` with pong `3`.
+ * WireSocket (the same socket client and scanner as the other clients, so the load generator costs the same per
+ * delivery): open packet `0{…}` → connect to the main namespace `40` → `40{sid}` → events `42["tick",{…}]`;
+ * answers the server's ping `2` with pong `3`.
  */
 import { nowMs } from "../protocol.ts"
 import type { BenchClient, ClientEnv } from "./BenchClient.ts"

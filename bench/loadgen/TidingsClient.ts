@@ -1,9 +1,10 @@
 /**
- * A tidings client for the load generator, on the load generator's WireSocket: authenticates at the upgrade (`Authorization: Bearer`)
- * and waits for `welcome`, subscribes, reads newline-batched messages (a scan for event frames, JSON.parse for the rest), answers pings,
- * acks cumulatively like the real client (after 1,000 events or about a second, spread ±20% per client), tracks its channel position (offset gaps
- * and repeats are counted, not hidden), resumes with `since` after a drop (asking again after an `unavailable` answer, as the real client does), and
- * sends `echo` commands.
+ * A tidings client for the load generator, on the load generator's WireSocket: authenticates at the upgrade
+ * (`Authorization: Bearer`) and waits for `welcome`, subscribes, reads newline-batched messages (a scan for event
+ * frames, JSON.parse for the rest), answers pings, acks cumulatively like the real client (after 1,000 events or
+ * about a second, spread ±20% per client), tracks its channel position (offset gaps and repeats are counted, not
+ * hidden), resumes with `since` after a drop (asking again after an `unavailable` answer, as the real client
+ * does), and sends `echo` commands.
  */
 import { benchSubprotocol, nowMs } from "../protocol.ts"
 import type { BenchClient, ClientEnv } from "./BenchClient.ts"
