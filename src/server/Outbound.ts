@@ -1,10 +1,10 @@
 /**
  * A connection's outbound buffer: frames queued since the last flush pass are written together, as one WebSocket
  * message of newline-separated frames (one `send` per socket per pass however many frames it got; a large backlog
- * is cut into messages of about 64 KiB). Passes run once per event-loop turn, paced under load (see PACING). The
- * buffer is bounded in bytes together with what the socket itself still holds; past the bound the connection is
- * a slow consumer and its owner's `outboundOverflow` closes it (resumable: the client resumes from its acked
- * position).
+ * is cut into messages of about 64 KiB). Passes run once per event-loop turn, in slices of about 2 ms (see
+ * SLICE_MS), paced under load (see PACING). The buffer is bounded in bytes together with what the socket itself
+ * still holds; past the bound the connection is a slow consumer and its owner's `outboundOverflow` closes it
+ * (resumable: the client resumes from its acked position).
  * Latest-value frames conflate: while a socket is backed up, only the newest frame per key is kept, and it does
  * not count toward the bound.
  *
@@ -154,16 +154,46 @@ const MAX_PAUSE_MS = 10
 const MIN_PAUSED_PASS_MS = 1
 let nextFlushAt = 0
 
+/**
+ * A pass hands the event loop back after about SLICE_MS and goes on at the next turn, so socket reads (a broker's
+ * acknowledgements, clients' commands) wait for a slice rather than for a pass over every socket. Measured on the
+ * bench (1,000 subscribers, `--rates 131,336,537,859`, two runs each way): NATS fan-out passed 131k to 336k
+ * deliveries/s at p99 ≤ 50 ms instead of failing from 131k (its appends to one channel wait for each other's
+ * acknowledgement, which waited for whole passes); memory p50 9 to 13 ms instead of 14 to 19 ms.
+ */
+const SLICE_MS = 2
+/** The sockets of the pass in progress, how far it got, and the CPU time of its slices so far (for pacing). */
+let pass: Array<Outbound> = []
+let passAt = 0
+let passBusy = 0
+
 const flushAll = () => {
   flushScheduled = false
   const started = performance.now()
-  // a flush can enqueue more (it cannot today, but keep the loop safe): take the current batch only
-  const batch = dirty.splice(0, dirty.length)
-  for (const out of batch) out.flush()
+  if (passAt >= pass.length) {
+    // a new pass: the sockets dirty now; those made dirty while it runs wait for the next one
+    pass = dirty.splice(0, dirty.length)
+    passAt = 0
+    passBusy = 0
+  }
+  while (passAt < pass.length) {
+    pass[passAt++]!.flush()
+    if (SLICE_MS >= 0 && (passAt & 63) === 0 && performance.now() - started >= SLICE_MS) break
+  }
   lastBatch = undefined
   const ended = performance.now()
-  const took = ended - started
-  nextFlushAt = took < MIN_PAUSED_PASS_MS || !saturated(ended) ? 0 : ended + Math.min(MAX_PAUSE_MS, took * PACING)
+  passBusy += ended - started
+  if (passAt < pass.length) {
+    flushScheduled = true
+    setImmediate(flushAll)
+    return
+  }
+  pass = []
+  passAt = 0
+  nextFlushAt =
+    passBusy < MIN_PAUSED_PASS_MS || !saturated(ended) ? 0 : ended + Math.min(MAX_PAUSE_MS, passBusy * PACING)
+  // sockets made dirty between slices found a flush already scheduled (this pass): schedule theirs now
+  if (dirty.length > 0) scheduleFlush()
 }
 
 /** Event-loop utilization above which passes are paced (below it, every pass runs as soon as it can). */
