@@ -373,16 +373,18 @@ describeNats("NATS transport", () => {
       const consumers = Effect.promise(
         async () => (await jsm.consumers.list(n.stream).next()).filter((c) => c !== null).length
       )
+      const allDeleted = (what: string, withinMs: number) =>
+        eventuallyEffect(
+          what,
+          Effect.map(consumers, (c) => c === 0),
+          withinMs
+        )
       const t = yield* node(n)
       let epoch = ""
       for (let i = 1; i <= 20; i++) epoch = (yield* t.append("c", publication(i))).epoch
       yield* t.read("c", { epoch, offset: 0 }, 5)
       expect(yield* consumers).toBe(1)
-      yield* eventuallyEffect(
-        "the idle consumer was deleted",
-        Effect.map(consumers, (c) => c === 0),
-        10_000
-      )
+      yield* allDeleted("the idle consumer was deleted", 10_000)
 
       yield* Effect.scoped(
         Effect.gen(function* () {
@@ -391,11 +393,7 @@ describeNats("NATS transport", () => {
           expect(yield* consumers).toBe(1)
         })
       )
-      yield* eventuallyEffect(
-        "the stopped node's consumer was deleted",
-        Effect.map(consumers, (c) => c === 0),
-        2000
-      )
+      yield* allDeleted("the stopped node's consumer was deleted", 2000)
     })
   )
 

@@ -164,10 +164,10 @@ export const decodeDelivered = (channel: string, message: Msg): Stored | undefin
 /** A view of the memory holding the last message decoded (see `decodeDelivered`). */
 let chunk: Buffer = Buffer.alloc(0)
 
-/** The headers `decodeDelivered` reads, in the order of `found`; all start with `prefix`. */
-const scanned = [Header.epoch, Header.offset, Header.event, Header.version, Header.time, Header.storedAt].map((key) =>
-  Uint8Array.from(key, (c) => c.charCodeAt(0))
-)
+/** The headers `decodeDelivered` reads, in the order of `found` and of `entryHeaders`; all start with `prefix`. */
+const scannedNames = [Header.epoch, Header.offset, Header.event, Header.version, Header.time, Header.storedAt]
+const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0))
+const scanned = scannedNames.map(ascii)
 const prefix = scanned[0]!.subarray(0, "Tidings-".length)
 /** Where the value of each scanned header starts and ends in the last block scanned (both 0 when absent). */
 const found = new Int32Array(2 * scanned.length)
@@ -210,10 +210,8 @@ const scanHeaders = (bytes: Uint8Array, from: number, end: number): boolean => {
 }
 
 /** "NATS/1.0\r\n" and each scanned header's "Key: " as `entryHeaders` writes them (`scanned`'s order). */
-const statusLine = Uint8Array.from("NATS/1.0\r\n", (c) => c.charCodeAt(0))
-const writtenKeys = [Header.epoch, Header.offset, Header.event, Header.version, Header.time, Header.storedAt].map(
-  (key) => Uint8Array.from(`${key}: `, (c) => c.charCodeAt(0))
-)
+const statusLine = ascii("NATS/1.0\r\n")
+const writtenKeys = scannedNames.map((key) => ascii(`${key}: `))
 
 /**
  * The fast path of `scanHeaders`: the block as `entryHeaders` writes it (the status line, then the six headers
