@@ -78,7 +78,17 @@ export interface ScenarioResult {
     /** CPU while connecting and subscribing. */
     readonly cpu: Cpu
   }
-  idle?: { readonly rssBeforeMiB: number; readonly rssAfterMiB: number; readonly perConnectionKiB: number }
+  idle?: {
+    readonly rssBeforeMiB: number
+    readonly rssAfterMiB: number
+    /** Resident young-generation pages at both points (bench/memory.ts: empty after the GC, left out below). */
+    readonly youngBeforeMiB: number
+    readonly youngAfterMiB: number
+    /** (RSS − young generation) growth per connection: the figure the targets use. */
+    readonly perConnectionKiB: number
+    /** Plain RSS growth per connection. */
+    readonly rssPerConnectionKiB: number
+  }
   steps?: Array<Step>
   /** The highest passing step. */
   best?: Step

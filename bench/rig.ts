@@ -9,6 +9,7 @@ import { sendCommand } from "../test/support/redisServer.ts"
 import type { Broker, TransportName } from "./brokers.ts"
 import { Child } from "./child.ts"
 import { LoadGen } from "./loadgen/LoadGen.ts"
+import type { SettledMemory } from "./memory.ts"
 import { CpuMeter, MACHINE } from "./procstat.ts"
 import type { Cpu, ServerKind } from "./results.ts"
 
@@ -155,8 +156,9 @@ export class Rig {
     return lines.length > 0 ? `inside Redis: ${lines.join(", ")}` : undefined
   }
 
-  async gcRss(): Promise<number> {
-    return (await this.server.call<{ rss: number }>("gcRss", {}, 30_000)).rss
+  /** The server's settled memory (memory.ts): RSS and its young generation's resident bytes. */
+  gcRss(): Promise<SettledMemory> {
+    return this.server.call<SettledMemory>("gcRss", {}, 30_000)
   }
 
   stats(): Promise<Record<string, unknown>> {

@@ -3,7 +3,7 @@
  * verified at every upgrade, until `welcome`; subscribing is timed apart, since the baselines have nothing to
  * subscribe to), the CPU it took, and server memory per idle connection (RSS after a full
  * GC with every client connected and subscribed, minus RSS after a full GC with only the first few connected,
- * divided by the difference in clients).
+ * divided by the difference in clients; both RSS figures without the young generation's pages, see memory.ts).
  */
 import type { ScenarioResult } from "../results.ts"
 import type { Rig } from "../rig.ts"
@@ -16,7 +16,8 @@ export const describeSetup = (result: ScenarioResult): string => {
   return (
     `${s.opened} clients; connected at ${s.perSec}/s (cpu server ${pct(s.cpu.server)} loadgen ${pct(s.cpu.loadgen)} ` +
     `other ${pct(s.cpu.other)})${s.subscribePerSec !== undefined ? `, subscribed at ${s.subscribePerSec}/s` : ""}; ` +
-    `idle RSS ${result.idle!.perConnectionKiB} KiB per connection`
+    `idle ${result.idle!.perConnectionKiB} KiB per connection (RSS without the young generation; with it ` +
+    `${result.idle!.rssPerConnectionKiB} KiB)`
   )
 }
 
@@ -64,10 +65,14 @@ export const openClients = async (
   }
   await new Promise((resolve) => setTimeout(resolve, 500))
   const after = await rig.gcRss()
+  const perConnectionKiB = (bytes: number) => Math.round((bytes / Math.max(1, setup.opened) / 1024) * 10) / 10
   result.idle = {
-    rssBeforeMiB: Math.round((before / 1048576) * 10) / 10,
-    rssAfterMiB: Math.round((after / 1048576) * 10) / 10,
-    perConnectionKiB: Math.round(((after - before) / Math.max(1, setup.opened) / 1024) * 10) / 10
+    rssBeforeMiB: Math.round((before.rss / 1048576) * 10) / 10,
+    rssAfterMiB: Math.round((after.rss / 1048576) * 10) / 10,
+    youngBeforeMiB: Math.round((before.young / 1048576) * 10) / 10,
+    youngAfterMiB: Math.round((after.young / 1048576) * 10) / 10,
+    perConnectionKiB: perConnectionKiB(after.rss - after.young - (before.rss - before.young)),
+    rssPerConnectionKiB: perConnectionKiB(after.rss - before.rss)
   }
   return true
 }

@@ -26,7 +26,8 @@ const regExpFor = (source: string): RegExp => {
 }
 
 const always: Matcher = () => true
-const never: Matcher = () => false
+/** Matches nothing. */
+export const never: Matcher = () => false
 
 const build = (list: ReadonlyArray<string>, subject: string | null): Matcher => {
   const exact: Array<string> = []
@@ -76,12 +77,12 @@ export const compile = (list: ReadonlyArray<string>, subject: string | null): Ma
   return matcher
 }
 
-/** A matcher that also accepts one exact channel (a user's personal channel) on top of a shared one. */
-export const withChannel = (matcher: Matcher, channel: string): Matcher =>
-  matcher === always ? always : (candidate) => candidate === channel || matcher(candidate)
+/** The personal channel of a user (`user:<sub>`) reaches every connection of that user. */
+const personalPrefix = "user:"
 
-/** The personal channel of a user: a message published there reaches every connection of that user. */
-export const personalChannel = (user: string): string => `user:${user}`
+/** Whether `channel` is `user`'s personal channel, without building that name. */
+export const isPersonalChannel = (channel: string, user: string): boolean =>
+  channel.length === personalPrefix.length + user.length && channel.startsWith(personalPrefix) && channel.endsWith(user)
 
 /** The channel every connection may read. */
 export const broadcastChannel = "broadcast"

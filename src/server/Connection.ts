@@ -19,6 +19,7 @@ import { type Hub, Subscription } from "./Fanout.ts"
 import type { Limits, Timing } from "./Options.ts"
 import { Outbound, type OutboundOwner } from "./Outbound.ts"
 import type { Read } from "./SharedReads.ts"
+import { SmallMap } from "./SmallMap.ts"
 import type { Stats } from "./Stats.ts"
 import { TokenBucket } from "./TokenBucket.ts"
 
@@ -66,6 +67,8 @@ export interface ConnectionEnv {
   /** Records one publish → socket-write latency (ms), once per write that carried an event. */
   readonly observeDeliveryLatency: (ms: number) => void
   readonly newSession: () => string
+  /** A fresh connection id (for logs and command handlers; made at first use). */
+  readonly newConnectionId: () => string
   /** Called once when the connection has closed and cleaned up. */
   readonly onClosed: (connection: Connection) => void
   /** Called when a connection authenticates (or changes user); false refuses it (per-user limit). */
@@ -78,7 +81,7 @@ export class Connection implements OutboundOwner {
   timerSlice = 0
   identity: Identity | undefined
   session = ""
-  private readonly subscriptions = new Map<string, Subscription>()
+  private readonly subscriptions = new SmallMap<string, Subscription>()
   /** The highest ack per channel and whether it still has to be saved (created at the first ack). */
   private acks: Map<string, { position: Position; dirty: boolean }> | undefined
   private dirtyAcks = 0
@@ -87,7 +90,8 @@ export class Connection implements OutboundOwner {
   private cursorsLoaded: Effect.Effect<void> = Effect.void
   /** Commands in flight by id (created at the first command). */
   private commands: Map<string, Fiber.Fiber<void, never>> | undefined
-  private readonly bucket: TokenBucket
+  /** The command rate limit (created at the first command: most connections never send one). */
+  private bucket: TokenBucket | undefined
   private refusalsInARow = 0
   private pingOutstanding = false
   private closed = false
@@ -95,16 +99,17 @@ export class Connection implements OutboundOwner {
   /** The token-expiry warning and close timers (none for a token without `exp`). */
   private expiryTimers: ReadonlyArray<ReturnType<typeof setTimeout>> = NO_TIMERS
   private authenticating = false
+  /** Whether the server counted this connection against its user's connection limit. */
+  countedForUser = false
+  private connectionId: string | undefined
 
   constructor(
-    readonly id: string,
     readonly socket: WebSocket,
     readonly ip: string,
     readonly version: number,
     private readonly env: ConnectionEnv
   ) {
     this.outbound = new Outbound(socket, env.limits.maxOutboundBytes, this)
-    this.bucket = new TokenBucket(env.limits.commandsPerSecond, env.limits.commandBurst, env.now())
     // module-level listeners that find the connection on the socket: no closures per connection
     ;(socket as OwnedSocket)[connectionOf] = this
     socket.on("message", onSocketMessage)
@@ -125,6 +130,12 @@ export class Connection implements OutboundOwner {
     stats.bytesOut += bytes
     stats.messagesOut++
     if (oldestEventTime !== undefined) this.env.observeDeliveryLatency(this.env.now() - oldestEventTime)
+  }
+
+  /** The connection's id, made at first use: only logs and command handlers ask for it. */
+  get id(): string {
+    if (this.connectionId === undefined) this.connectionId = this.env.newConnectionId()
+    return this.connectionId
   }
 
   get user(): string | null | undefined {
@@ -323,7 +334,7 @@ export class Connection implements OutboundOwner {
             this.scheduleExpiry()
             this.send({ type: "session_update", status: "refreshed" })
             // the fresh token's rights apply at once: subscriptions it no longer allows end
-            for (const channel of [...this.subscriptions.keys()]) {
+            for (const channel of this.subscriptions.keys()) {
               if (!identity.canRead(channel)) {
                 this.sendError("forbidden", `the refreshed token may not read ${channel}`, { channel })
                 this.dropSubscription(channel)
@@ -412,7 +423,9 @@ export class Connection implements OutboundOwner {
 
   // ---- subscriptions ------------------------------------------------------------------------------------------
 
-  private onSubscribe(channel: string, since: Position | undefined, fromStart: boolean): void {
+  private onSubscribe(requested: string, since: Position | undefined, fromStart: boolean): void {
+    // the node's own copy of the name, if it has one: subscriptions keep it for as long as they live
+    const channel = this.env.hub.channelName(requested)
     if (!this.identity!.canRead(channel)) {
       this.log("Info", "subscribe refused", { channel })
       this.sendError("forbidden", `not allowed to read channel ${channel}`, { channel, path: ["channel"] })
@@ -592,6 +605,7 @@ export class Connection implements OutboundOwner {
   // ---- commands -----------------------------------------------------------------------------------------------
 
   private onCommand(id: string, name: string, payload: unknown): void {
+    this.bucket ??= new TokenBucket(this.env.limits.commandsPerSecond, this.env.limits.commandBurst, this.env.now())
     const wait = this.bucket.take(this.env.now())
     if (wait > 0) {
       this.env.stats.rateLimited++
@@ -680,7 +694,7 @@ export class Connection implements OutboundOwner {
     if (finalWrites.length > 0) {
       this.env.fork(Effect.all(finalWrites, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
     }
-    const subscriptions = [...this.subscriptions.values()]
+    const subscriptions = this.subscriptions.values()
     this.subscriptions.clear()
     const commands = this.commands ? [...this.commands.values()] : []
     this.commands = undefined

@@ -173,6 +173,7 @@ export class Subscription {
 }
 
 interface Feed {
+  readonly channel: string
   readonly subscriptions: Set<Subscription>
   readonly scope: Scope.Closeable
   readonly ready: Deferred.Deferred<void, TransportError>
@@ -200,6 +201,14 @@ export class Hub {
     return this.feeds.size
   }
 
+  /**
+   * The name of `channel` as this node already holds it (a channel with a feed here), else `channel`: a thousand
+   * subscribers of one channel then share one string instead of each keeping the one its frame was parsed into.
+   */
+  channelName(channel: string): string {
+    return this.feeds.get(channel)?.channel ?? channel
+  }
+
   /** Adds a subscription to its channel's feed; completes once the transport listener is registered. */
   join(subscription: Subscription): Effect.Effect<void, TransportError> {
     const existing = this.feeds.get(subscription.channel)
@@ -211,6 +220,7 @@ export class Hub {
     const dispatch = (feed: Feed, entry: Entry) => this.dispatch(feed, entry)
     return Effect.gen(function* () {
       const feed: Feed = {
+        channel: subscription.channel,
         subscriptions: new Set([subscription]),
         scope: yield* Scope.make(),
         ready: yield* Deferred.make<void, TransportError>()

@@ -221,8 +221,14 @@ const scheduleFlush = () => {
   else setImmediate(flushAll)
 }
 
+/**
+ * The queue of an Outbound with nothing queued, shared (frozen: pushing onto it throws), so an idle connection
+ * keeps no empty array of its own; `queue` replaces it at the first frame.
+ */
+const NO_FRAMES = Object.freeze([]) as unknown as Array<OutFrame>
+
 export class Outbound {
-  private frames: Array<OutFrame> = []
+  private frames: Array<OutFrame> = NO_FRAMES
   private bytes = 0
   /** Whether every queued frame is a shared one (then the batch can be sent as shared bytes). */
   private allShared = true
@@ -253,7 +259,7 @@ export class Outbound {
     // held latest-value frames go first: a later event must never overtake an earlier one (the client drops
     // an offset below one it has seen), so conflation collapses only latest values queued back to back
     if (this.latest) this.releaseLatest()
-    this.frames.push(frame)
+    this.queue(frame)
     this.bytes += frame.length
     if (typeof frame === "string" || !frame.shared) this.allShared = false
     // one event larger than the bound must still reach a reader that keeps up: the bound stretches by the
@@ -293,7 +299,7 @@ export class Outbound {
   flush(): void {
     this.queued = false
     if (this.closed || this.socket.readyState !== OPEN) {
-      this.frames = []
+      this.frames = NO_FRAMES
       this.bytes = 0
       this.allShared = true
       return
@@ -305,7 +311,7 @@ export class Outbound {
     if (count > 0) {
       const bytes = this.bytes
       const shared = this.allShared
-      this.frames = []
+      this.frames = NO_FRAMES
       this.bytes = 0
       this.allShared = true
       if (shared) this.sendShared(frames, bytes)
@@ -351,10 +357,15 @@ export class Outbound {
     return this.writer
   }
 
+  private queue(frame: OutFrame): void {
+    if (this.frames === NO_FRAMES) this.frames = [frame]
+    else this.frames.push(frame)
+  }
+
   /** Moves the held latest-value frames into the queue, in the order they were last updated. */
   private releaseLatest(): void {
     for (const frame of this.latest!.values()) {
-      this.frames.push(frame)
+      this.queue(frame)
       this.bytes += frame.length
       if (typeof frame === "string" || !frame.shared) this.allShared = false
     }
@@ -369,7 +380,7 @@ export class Outbound {
   close(): void {
     this.closed = true
     if (this.retryTimer) clearTimeout(this.retryTimer)
-    this.frames = []
+    this.frames = NO_FRAMES
     this.bytes = 0
     this.allShared = true
     this.latest = undefined

@@ -134,10 +134,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const jobs = yield* Jobs.make
     const path = options.path ?? "/ws"
     const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
-    const connections = new Map<string, Connection>()
+    const connections = new Set<Connection>()
+    /** Connections per user, of those counted against their user's limit (a refused one never was). */
     const perUser = new Map<string, number>()
-    /** Connections counted against their user's limit (a refused one never was). */
-    const counted = new Set<Connection>()
     let draining = false
     /** Connections accepted so far (assigns each its timer slice). */
     let connectionCount = 0
@@ -166,6 +165,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       fork: (effect) => fork(effect),
       debugLogs: LogLevel.isGreaterThanOrEqualTo("Debug", minimumLogLevel),
       newSession: () => newId(16),
+      newConnectionId: () => newId(12),
       observeDeliveryLatency: (ms) => metrics.observeDeliveryLatency(ms),
       runCommand: (command, connection) =>
         Effect.suspend(() =>
@@ -190,14 +190,15 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         const count = (perUser.get(user) ?? 0) + 1
         if (count > limits.maxConnectionsPerUser) return false
         perUser.set(user, count)
-        counted.add(connection)
+        connection.countedForUser = true
         return true
       },
       onClosed: (connection) => {
-        if (!connections.delete(connection.id)) return
+        if (!connections.delete(connection)) return
         stats.connectionsOpen--
         const user = connection.user
-        if (user && counted.delete(connection)) {
+        if (user && connection.countedForUser) {
+          connection.countedForUser = false
           const count = (perUser.get(user) ?? 1) - 1
           if (count <= 0) perUser.delete(user)
           else perUser.set(user, count)
@@ -259,10 +260,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         wss.handleUpgrade(request, socket, head, (ws) => {
           // ws handles the socket's errors from here on (one listener less per connection)
           socket.off("error", destroySocket)
-          const id = newId(12)
-          const connection = new Connection(id, ws, ip, version, env)
+          const connection = new Connection(ws, ip, version, env)
           connection.timerSlice = connectionCount++ % TIMER_SLICES
-          connections.set(id, connection)
+          connections.add(connection)
           stats.connectionsOpen++
           stats.connectionsOpened++
           connection.start(identity, session)
@@ -291,7 +291,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       channels: () => hub.channels,
       outboundBytes: () => {
         let total = 0
-        for (const connection of connections.values()) total += connection.outbound.buffered
+        for (const connection of connections) total += connection.outbound.buffered
         return total
       }
     })
@@ -339,7 +339,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         () => {
           const slice = tick++ % TIMER_SLICES
           const due: Array<Connection> = []
-          for (const connection of connections.values()) if (connection.timerSlice === slice) due.push(connection)
+          for (const connection of connections) if (connection.timerSlice === slice) due.push(connection)
           if (due.length > 0) each(due)
         },
         Math.max(1, intervalMs / TIMER_SLICES)
@@ -364,13 +364,12 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         // jobs end first, so their final events (a run's "cancelled" completion) reach connected clients
         yield* jobs.interruptAll
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }
-        for (const connection of connections.values()) connection.send(goaway)
+        for (const connection of connections) connection.send(goaway)
         const deadline = now() + timing.shutdownGraceMs
-        while (now() < deadline && [...connections.values()].some((c) => !c.idle)) {
+        while (now() < deadline && [...connections].some((c) => !c.idle)) {
           yield* Effect.sleep("10 millis")
         }
-        for (const connection of [...connections.values()])
-          connection.close(CloseCodes.goingAway, "server shutting down")
+        for (const connection of [...connections]) connection.close(CloseCodes.goingAway, "server shutting down")
         http.off("request", onRequest)
         http.off("upgrade", onUpgrade)
         if (!options.server) {

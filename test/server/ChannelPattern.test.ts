@@ -1,6 +1,7 @@
 /** Channel permission patterns: wildcards, `{sub}`, and a subject that must never act as a wildcard. */
 import { describe, expect, it } from "vitest"
-import { compile, withChannel } from "../../src/server/ChannelPattern.ts"
+import { Identity } from "../../src/server/Auth.ts"
+import { compile, isPersonalChannel } from "../../src/server/ChannelPattern.ts"
 
 describe("channel patterns", () => {
   it("matches exact names, `*` runs and `{sub}`", () => {
@@ -44,13 +45,25 @@ describe("channel patterns", () => {
     expect(compile(["team:a", "admin"], "bob")("admin")).toBe(true)
   })
 
-  it("adds a personal channel on top of a shared matcher without changing it", () => {
+  it("lets an identity read its personal channel on top of a shared matcher without changing it", () => {
     const shared = compile(["team:*"], "alice")
-    const alice = withChannel(shared, "user:alice")
-    expect(alice("user:alice")).toBe(true)
-    expect(alice("team:red")).toBe(true)
-    expect(alice("user:bob")).toBe(false)
+    const alice = new Identity("alice", shared, compile([], "alice"), undefined)
+    expect(alice.canRead("user:alice")).toBe(true)
+    expect(alice.canRead("team:red")).toBe(true)
+    expect(alice.canRead("user:bob")).toBe(false)
+    expect(alice.canRead("user:alicex")).toBe(false)
+    expect(alice.canRead("xuser:alice")).toBe(false)
+    expect(alice.canPublish("team:red")).toBe(false)
     expect(shared("user:alice")).toBe(false)
+    expect(new Identity(null, shared, shared, undefined).canRead("user:null")).toBe(false)
     expect(compile([], "alice")("anything")).toBe(false)
+  })
+
+  it("recognizes a personal channel only as the whole name", () => {
+    expect(isPersonalChannel("user:bob", "bob")).toBe(true)
+    expect(isPersonalChannel("user:bo", "bob")).toBe(false)
+    expect(isPersonalChannel("user:bobb", "bob")).toBe(false)
+    expect(isPersonalChannel("usex:bob", "bob")).toBe(false)
+    expect(isPersonalChannel("user:", "")).toBe(true)
   })
 })
