@@ -13,7 +13,7 @@ import { ClientFrame, type ResetReason, type ServerFrame } from "../protocol/Fra
 import type { Position } from "../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { fromSchemaError } from "../protocol/SchemaProblem.ts"
-import type { TransportError, TransportShape } from "../transports/Transport.ts"
+import type { ReadResult, TransportError, TransportShape } from "../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "./Auth.ts"
 import { type Hub, Subscription } from "./Fanout.ts"
 import type { Limits, Timing } from "./Options.ts"
@@ -479,20 +479,60 @@ export class Connection implements OutboundOwner {
     subscription: Subscription,
     start: Position | "start" | undefined
   ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
+    const { transport, hub } = this.env
+    const { channel } = subscription
+    if (!start) {
+      return transport.top(channel).pipe(
+        Effect.map((top) => {
+          subscription.startAt(top)
+          return { recovered: false, replayed: 0 }
+        })
+      )
+    }
+    return Effect.suspend(() => {
+      hub.replayStarted(channel)
+      return this.replay(subscription, start).pipe(Effect.ensuring(Effect.sync(() => hub.replayEnded(channel))))
+    })
+  }
+
+  /** The replay loop of catchUp. */
+  private replay(
+    subscription: Subscription,
+    start: Position | "start"
+  ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
     const { transport, limits, stats } = this.env
     const { channel } = subscription
+    /**
+     * The next page, read while this one is encoded and sent, and the position it was read after: the transport
+     * and the server then work at the same time instead of in turn.
+     */
+    let ahead: { readonly after: Position; readonly fiber: Fiber.Fiber<ReadResult, TransportError> } | undefined
+    const dropAhead = Effect.suspend(() => {
+      const fiber = ahead?.fiber
+      ahead = undefined
+      return fiber ? Fiber.interrupt(fiber) : Effect.void
+    })
     return Effect.gen({ self: this }, function* () {
-      if (!start) {
-        subscription.startAt(yield* transport.top(channel))
-        return { recovered: false, replayed: 0 }
-      }
       let position: Position | undefined = start === "start" ? undefined : start
       let replayed = 0
       /** Re-reads left for entries between the replayed ones and the first live one (see below). */
       let freshReads = 2
       let fresh = false
       for (;;) {
-        const page = yield* (fresh ? transport.read : this.env.read)(channel, position, REPLAY_PAGE)
+        let page: ReadResult
+        if (
+          ahead &&
+          !fresh &&
+          position &&
+          ahead.after.epoch === position.epoch &&
+          ahead.after.offset === position.offset
+        ) {
+          page = yield* Fiber.join(ahead.fiber)
+          ahead = undefined
+        } else {
+          yield* dropAhead
+          page = yield* (fresh ? transport.read : this.env.read)(channel, position, REPLAY_PAGE)
+        }
         if (position === undefined) {
           // from the start: begin just before the oldest retained entry
           position = { epoch: page.top.epoch, offset: (page.entries[0]?.offset ?? page.top.offset + 1) - 1 }
@@ -514,6 +554,11 @@ export class Connection implements OutboundOwner {
           return { recovered: false, replayed }
         }
         if (replayed === 0) subscription.startAt(position)
+        const last = page.entries[page.entries.length - 1]
+        if (last !== undefined && page.entries.length === REPLAY_PAGE && last.offset < page.top.offset) {
+          const after = { epoch: last.epoch, offset: last.offset }
+          ahead = { after, fiber: yield* Effect.forkChild(this.env.read(channel, after, REPLAY_PAGE)) }
+        }
         const half = limits.maxOutboundBytes / 2
         for (const entry of page.entries) {
           if (this.closed || this.subscriptions.get(channel) !== subscription) return { recovered: false, replayed }
@@ -522,7 +567,6 @@ export class Connection implements OutboundOwner {
           if (this.outbound.buffered > half) yield* this.drained()
         }
         replayed += page.entries.length
-        const last = page.entries[page.entries.length - 1]
         if (!last || last.offset >= page.top.offset || page.entries.length < REPLAY_PAGE) {
           // a shared or read-ahead page can carry a top from just before this subscription joined the live feed:
           // entries appended in between are in neither, so read them before going live (not a reset)
@@ -530,10 +574,10 @@ export class Connection implements OutboundOwner {
           fresh = true
         }
         position = { epoch: subscription.epoch, offset: subscription.offset }
-        // this page goes out (the flush pass runs first) before the next one is read and encoded
+        // this page goes out (the flush pass runs first) before the next one is encoded
         yield* Effect.yieldNow
       }
-    })
+    }).pipe(Effect.ensuring(dropAhead))
   }
 
   /** Waits until the outbound buffer is below half its bound (replay must not trip the slow-consumer close). */

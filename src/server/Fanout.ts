@@ -189,6 +189,8 @@ export class Hub {
    * turned into bytes once, not once per client.
    */
   private readonly replayFrames = new ReplayFrameCache<EntryFrames>(REPLAY_CACHE_ENTRIES)
+  /** History reads in progress per channel (see framesFor). */
+  private readonly replaying = new Map<string, number>()
 
   constructor(
     private readonly transport: TransportShape,
@@ -247,7 +249,23 @@ export class Hub {
     return Deferred.await(feed.ready).pipe(Effect.ignore, Effect.andThen(Scope.close(feed.scope, Exit.void)))
   }
 
-  /** Frames for an entry read from history; shared with other subscriptions replaying the same position. */
+  /** A subscription on this node starts reading `channel`'s history (pair with replayEnded). */
+  replayStarted(channel: string): void {
+    this.replaying.set(channel, (this.replaying.get(channel) ?? 0) + 1)
+  }
+
+  replayEnded(channel: string): void {
+    const left = (this.replaying.get(channel) ?? 1) - 1
+    if (left > 0) this.replaying.set(channel, left)
+    else this.replaying.delete(channel)
+  }
+
+  /**
+   * Frames for an entry read from history; shared with other subscriptions replaying the same position. They are
+   * kept for others only while another subscription replays the same channel: a lone replay has nobody to share
+   * with, and keeping its frames only made the garbage collector copy and promote them (one client resuming
+   * 100,000 entries from Redis: 230k to 243k entries/s kept, 275k to 283k not kept).
+   */
   framesFor(entry: Entry): EntryFrames {
     let frames = this.replayFrames.get(entry.channel, entry.epoch, entry.offset)
     if (frames !== undefined) {
@@ -255,7 +273,9 @@ export class Hub {
       return frames
     }
     frames = new EntryFrames(entry, this.codec, this.onFrameError, false, false)
-    this.replayFrames.set(entry.channel, entry.epoch, entry.offset, frames)
+    if ((this.replaying.get(entry.channel) ?? 0) > 1) {
+      this.replayFrames.set(entry.channel, entry.epoch, entry.offset, frames)
+    }
     return frames
   }
 

@@ -1,12 +1,13 @@
 /**
  * Subscription on its own (no sockets): live entries buffered during replay are merged without gap or
- * duplicate, an epoch change and an unfillable gap in the live feed are each announced with a reset.
+ * duplicate, an epoch change and an unfillable gap in the live feed are each announced with a reset. Hub: replay
+ * frames are kept for others only while two subscriptions replay the same channel.
  */
 import { describe, expect, it } from "vitest"
 import type { ResetReason } from "../../src/protocol/Frames.ts"
 import type { Position } from "../../src/protocol/Position.ts"
 import { ProtocolCodec } from "../../src/protocol/ProtocolCodec.ts"
-import { EntryFrames, Subscription } from "../../src/server/Fanout.ts"
+import { EntryFrames, Hub, Subscription } from "../../src/server/Fanout.ts"
 import { Outbound } from "../../src/server/Outbound.ts"
 import { Stats } from "../../src/server/Stats.ts"
 import type { Entry } from "../../src/transports/Transport.ts"
@@ -68,5 +69,39 @@ describe("Subscription", () => {
     for (const o of [1, 2, 6]) subscription.offer(entry(o))
     expect(resets).toEqual([{ reason: "trimmed", position: { epoch: "e1", offset: 5 } }])
     expect(offsets()).toEqual([1, 2, 6])
+  })
+})
+
+describe("Hub replay frames", () => {
+  const hub = () => new Hub(undefined as never, codec, () => undefined)
+  const historyEntry = (channel: string, offset: number): Entry => ({
+    channel,
+    epoch: "e1",
+    offset,
+    event: "tick",
+    data: `{"n":${offset}}`,
+    version: 2,
+    time: 0
+  })
+
+  it("keeps frames for others only while another subscription replays the same channel", () => {
+    const h = hub()
+    h.replayStarted("room:1")
+    // alone: nothing to share, nothing kept
+    expect(h.framesFor(historyEntry("room:1", 1))).not.toBe(h.framesFor(historyEntry("room:1", 1)))
+    h.replayStarted("room:1")
+    h.replayStarted("room:2")
+    const first = h.framesFor(historyEntry("room:1", 2))
+    expect(h.framesFor(historyEntry("room:1", 2))).toBe(first)
+    // another channel's lone replay is not counted with room:1's
+    expect(h.framesFor(historyEntry("room:2", 2))).not.toBe(h.framesFor(historyEntry("room:2", 2)))
+    h.replayEnded("room:1")
+    // kept frames stay usable; new ones are no longer kept
+    expect(h.framesFor(historyEntry("room:1", 2))).toBe(first)
+    expect(h.framesFor(historyEntry("room:1", 3))).not.toBe(h.framesFor(historyEntry("room:1", 3)))
+    h.replayEnded("room:1")
+    h.replayEnded("room:2")
+    h.replayStarted("room:1")
+    expect(h.framesFor(historyEntry("room:1", 4))).not.toBe(h.framesFor(historyEntry("room:1", 4)))
   })
 })

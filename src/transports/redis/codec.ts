@@ -69,6 +69,11 @@ export const decodeRun = (
   at = 0
 ): Array<Entry> | undefined => {
   const entries: Array<Entry> = []
+  /**
+   * The previous entry's event name, reused when the next has the same one (the usual run): a slice per entry
+   * would each need hashing again wherever the name is looked up (codec maps, sets).
+   */
+  let event = ""
   while (at < text.length) {
     // storedAt is for Lua (age trims); skip it.
     const a = text.indexOf("\n", at)
@@ -83,11 +88,12 @@ export const decodeRun = (
     const dataEnd = eventEnd + Number(text.slice(d + 1, e))
     if (!Number.isFinite(time) || !Number.isInteger(version)) return undefined
     if (!(eventEnd > e && dataEnd >= eventEnd && dataEnd <= text.length)) return undefined
+    if (eventEnd - e - 1 !== event.length || !text.startsWith(event, e + 1)) event = text.slice(e + 1, eventEnd)
     entries.push({
       channel,
       epoch,
       offset: firstOffset + entries.length,
-      event: text.slice(e + 1, eventEnd),
+      event,
       data: text.slice(eventEnd, dataEnd),
       version,
       time
