@@ -29,7 +29,7 @@ const transports: ReadonlyArray<{
     layer: (binary) =>
       Layer.unwrap(
         Effect.map(redisServerScoped(binary), (server) => Redis.layer({ url: server.url, keyPrefix: `resume-${run}:` }))
-      )
+      ).pipe(Layer.orDie)
   },
   {
     kind: "nats",
@@ -42,7 +42,7 @@ const transports: ReadonlyArray<{
           ),
           (server) => Nats.layer({ url: server.url, stream: `RESUME_${run}`, subjectPrefix: `resume.${run}` })
         )
-      )
+      ).pipe(Layer.orDie)
   }
 ]
 
