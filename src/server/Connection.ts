@@ -28,6 +28,14 @@ const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "a
 const PING = encodeFrame({ type: "ping" })
 const PONG = encodeFrame({ type: "pong" })
 const REPLAY_PAGE = 1000
+
+/** A page a catch-up reads ahead: the position it was read after, and the read. */
+interface Ahead {
+  readonly after: Position
+  readonly fiber: Fiber.Fiber<ReadResult, TransportError>
+}
+
+const samePosition = (a: Position, b: Position): boolean => a.epoch === b.epoch && a.offset === b.offset
 const NO_CURSORS: ReadonlyMap<string, Position> = new Map()
 const NO_TIMERS: ReadonlyArray<ReturnType<typeof setTimeout>> = []
 /** The socket's own connection, read by the module-level socket listeners. */
@@ -503,15 +511,16 @@ export class Connection implements OutboundOwner {
     const { transport, limits, stats } = this.env
     const { channel } = subscription
     /**
-     * The next page, read while this one is encoded and sent, and the position it was read after: the transport
-     * and the server then work at the same time instead of in turn.
+     * The next pages (transport.readAhead of them), read while this one is encoded and sent: the transport and the
+     * server then work at the same time instead of in turn.
      */
-    let ahead: { readonly after: Position; readonly fiber: Fiber.Fiber<ReadResult, TransportError> } | undefined
+    let aheads: Array<Ahead> = []
     const dropAhead = Effect.suspend(() => {
-      const fiber = ahead?.fiber
-      ahead = undefined
-      return fiber ? Fiber.interrupt(fiber) : Effect.void
+      const fibers = aheads.map((a) => a.fiber)
+      aheads = []
+      return fibers.length > 0 ? Fiber.interruptAll(fibers) : Effect.void
     })
+    const depth = transport.readAhead ?? 1
     return Effect.gen({ self: this }, function* () {
       let position: Position | undefined = start === "start" ? undefined : start
       let replayed = 0
@@ -520,15 +529,10 @@ export class Connection implements OutboundOwner {
       let fresh = false
       for (;;) {
         let page: ReadResult
-        if (
-          ahead &&
-          !fresh &&
-          position &&
-          ahead.after.epoch === position.epoch &&
-          ahead.after.offset === position.offset
-        ) {
+        const ahead = aheads[0]
+        if (ahead && !fresh && position && samePosition(ahead.after, position)) {
           page = yield* Fiber.join(ahead.fiber)
-          ahead = undefined
+          aheads.shift()
         } else {
           yield* dropAhead
           page = yield* (fresh ? transport.read : this.env.read)(channel, position, REPLAY_PAGE)
@@ -556,8 +560,16 @@ export class Connection implements OutboundOwner {
         if (replayed === 0) subscription.startAt(position)
         const last = page.entries[page.entries.length - 1]
         if (last !== undefined && page.entries.length === REPLAY_PAGE && last.offset < page.top.offset) {
-          const after = { epoch: last.epoch, offset: last.offset }
-          ahead = { after, fiber: yield* Effect.forkChild(this.env.read(channel, after, REPLAY_PAGE)) }
+          // offsets are contiguous: page k after this one starts after last.offset + k × REPLAY_PAGE
+          const next: Array<Ahead> = []
+          for (let k = 0; k < depth && last.offset + k * REPLAY_PAGE < page.top.offset; k++) {
+            const after = { epoch: last.epoch, offset: last.offset + k * REPLAY_PAGE }
+            const queued = aheads.find((a) => samePosition(a.after, after))
+            next.push(queued ?? { after, fiber: yield* Effect.forkChild(this.env.read(channel, after, REPLAY_PAGE)) })
+          }
+          const stale = aheads.filter((a) => !next.includes(a)).map((a) => a.fiber)
+          aheads = next
+          if (stale.length > 0) yield* Fiber.interruptAll(stale)
         }
         const half = limits.maxOutboundBytes / 2
         for (const entry of page.entries) {

@@ -98,6 +98,12 @@ export interface TransportShape {
     limit: number
   ) => Effect.Effect<ReadResult, TransportError>
 
+  /**
+   * Pages a catch-up reads ahead of the one it is sending (default 1; 0: none). A broker that takes longer to
+   * answer a read than the server takes to send a page gains from more, one that reads ahead by itself needs none.
+   */
+  readonly readAhead?: number
+
   /** The channel's current top position (epoch and newest offset, 0 if empty); creates the epoch if missing. */
   readonly top: (channel: string) => Effect.Effect<Position, TransportError>
 
