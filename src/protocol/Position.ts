@@ -26,3 +26,6 @@ export const make = (epoch: string, offset: number): Position => ({ epoch, offse
 
 /** True when `a` and `b` belong to the same epoch and `a` is strictly before `b`. */
 export const isBefore = (a: Position, b: Position): boolean => a.epoch === b.epoch && a.offset < b.offset
+
+/** True when `a` and `b` are the same position. */
+export const equals = (a: Position, b: Position): boolean => a.epoch === b.epoch && a.offset === b.offset

@@ -10,7 +10,7 @@ import { CloseCodes } from "../protocol/CloseCodes.ts"
 import type { ErrorCode } from "../protocol/ErrorCode.ts"
 import { encodeFrame, splitMessage } from "../protocol/EventFrame.ts"
 import { ClientFrame, type ResetReason, type ServerFrame } from "../protocol/Frames.ts"
-import type { Position } from "../protocol/Position.ts"
+import { type Position, equals as samePosition } from "../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { fromSchemaError } from "../protocol/SchemaProblem.ts"
 import type { ReadResult, TransportError, TransportShape } from "../transports/Transport.ts"
@@ -35,7 +35,6 @@ interface Ahead {
   readonly fiber: Fiber.Fiber<ReadResult, TransportError>
 }
 
-const samePosition = (a: Position, b: Position): boolean => a.epoch === b.epoch && a.offset === b.offset
 const NO_CURSORS: ReadonlyMap<string, Position> = new Map()
 const NO_TIMERS: ReadonlyArray<ReturnType<typeof setTimeout>> = []
 /** The socket's own connection, read by the module-level socket listeners. */
