@@ -65,12 +65,14 @@ export const openClients = async (
   }
   await new Promise((resolve) => setTimeout(resolve, 500))
   const after = await rig.gcRss()
-  const perConnectionKiB = (bytes: number) => Math.round((bytes / Math.max(1, setup.opened) / 1024) * 10) / 10
+  const tenths = (n: number) => Math.round(n * 10) / 10
+  const mib = (bytes: number) => tenths(bytes / 1048576)
+  const perConnectionKiB = (bytes: number) => tenths(bytes / Math.max(1, setup.opened) / 1024)
   result.idle = {
-    rssBeforeMiB: Math.round((before.rss / 1048576) * 10) / 10,
-    rssAfterMiB: Math.round((after.rss / 1048576) * 10) / 10,
-    youngBeforeMiB: Math.round((before.young / 1048576) * 10) / 10,
-    youngAfterMiB: Math.round((after.young / 1048576) * 10) / 10,
+    rssBeforeMiB: mib(before.rss),
+    rssAfterMiB: mib(after.rss),
+    youngBeforeMiB: mib(before.young),
+    youngAfterMiB: mib(after.young),
     perConnectionKiB: perConnectionKiB(after.rss - after.young - (before.rss - before.young)),
     rssPerConnectionKiB: perConnectionKiB(after.rss - before.rss)
   }

@@ -299,9 +299,7 @@ export class Outbound {
   flush(): void {
     this.queued = false
     if (this.closed || this.socket.readyState !== OPEN) {
-      this.frames = NO_FRAMES
-      this.bytes = 0
-      this.allShared = true
+      this.emptyQueue()
       return
     }
     if (this.latest && this.socket.bufferedAmount <= this.maxBytes / 4) this.releaseLatest()
@@ -311,9 +309,7 @@ export class Outbound {
     if (count > 0) {
       const bytes = this.bytes
       const shared = this.allShared
-      this.frames = NO_FRAMES
-      this.bytes = 0
-      this.allShared = true
+      this.emptyQueue()
       if (shared) this.sendShared(frames, bytes)
       else this.sendText(frames, bytes)
       this.owner.outboundWrite(count, bytes, oldestEventTime(frames))
@@ -357,6 +353,12 @@ export class Outbound {
     return this.writer
   }
 
+  private emptyQueue(): void {
+    this.frames = NO_FRAMES
+    this.bytes = 0
+    this.allShared = true
+  }
+
   private queue(frame: OutFrame): void {
     if (this.frames === NO_FRAMES) this.frames = [frame]
     else this.frames.push(frame)
@@ -380,9 +382,7 @@ export class Outbound {
   close(): void {
     this.closed = true
     if (this.retryTimer) clearTimeout(this.retryTimer)
-    this.frames = NO_FRAMES
-    this.bytes = 0
-    this.allShared = true
+    this.emptyQueue()
     this.latest = undefined
   }
 }
