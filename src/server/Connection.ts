@@ -15,13 +15,15 @@ import type { ErasedReply, ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { fromSchemaError } from "../protocol/SchemaProblem.ts"
 import type { ReadResult, TransportError, TransportShape } from "../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "./Auth.ts"
+import { ConnectionCommands } from "./ConnectionCommands.ts"
+import type { ConnectionSocket, SocketOwner } from "./ConnectionSocket.ts"
 import { type Hub, Subscription } from "./Fanout.ts"
 import type { Limits, Timing } from "./Options.ts"
 import { Outbound, type OutboundOwner } from "./Outbound.ts"
+import { SessionCursors } from "./SessionCursors.ts"
 import type { Read } from "./SharedReads.ts"
-import { SmallMap } from "./SmallMap.ts"
 import type { Stats } from "./Stats.ts"
-import { TokenBucket } from "./TokenBucket.ts"
+import * as Subscriptions from "./Subscriptions.ts"
 
 const decodeClientFrame = Schema.decodeUnknownResult(ClientFrame)
 const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "ack", "command", "ping", "pong"])
@@ -35,20 +37,13 @@ interface Ahead {
   readonly fiber: Fiber.Fiber<ReadResult, TransportError>
 }
 
-const NO_CURSORS: ReadonlyMap<string, Position> = new Map()
+/** Bits of a connection's `flags`: one field instead of four booleans (a connection's memory is counted in bytes). */
+const CLOSED = 1
+const PING_OUTSTANDING = 2
+const AUTHENTICATING = 4
+const COUNTED_FOR_USER = 8
+
 const NO_TIMERS: ReadonlyArray<ReturnType<typeof setTimeout>> = []
-/** The socket's own connection, read by the module-level socket listeners. */
-const connectionOf = Symbol("tidings.connection")
-type OwnedSocket = WebSocket & { [connectionOf]: Connection }
-
-function onSocketMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
-  ;(this as OwnedSocket)[connectionOf].onMessage(data, isBinary)
-}
-
-function onSocketGone(this: WebSocket): void {
-  ;(this as OwnedSocket)[connectionOf].cleanup()
-}
-
 /** Runs a command for a connection; the server binds it to the user's handlers. */
 export type CommandRunner = (
   command: { readonly name: string; readonly payload: unknown },
@@ -82,46 +77,37 @@ export interface ConnectionEnv {
   readonly onAuthenticated: (connection: Connection, previousUser: string | null | undefined) => boolean
 }
 
-export class Connection implements OutboundOwner {
+export class Connection implements OutboundOwner, SocketOwner {
   readonly outbound: Outbound
   /** Which slice of the server's heartbeat and cursor-save intervals this connection is handled in. */
   timerSlice = 0
   identity: Identity | undefined
   session = ""
-  private readonly subscriptions = new SmallMap<string, Subscription>()
-  /** The highest ack per channel and whether it still has to be saved (created at the first ack). */
-  private acks: Map<string, { position: Position; dirty: boolean }> | undefined
-  private dirtyAcks = 0
-  private cursors: ReadonlyMap<string, Position> = NO_CURSORS
-  /** Completes once a resumed session's cursors are loaded (at once for a new session). */
-  private cursorsLoaded: Effect.Effect<void> = Effect.void
-  /** Commands in flight by id (created at the first command). */
-  private commands: Map<string, Fiber.Fiber<void, never>> | undefined
-  /** The command rate limit (created at the first command: most connections never send one). */
-  private bucket: TokenBucket | undefined
-  private refusalsInARow = 0
-  private pingOutstanding = false
-  private closed = false
-  private authTimer: ReturnType<typeof setTimeout> | undefined
-  /** The token-expiry warning and close timers (none for a token without `exp`). */
-  private expiryTimers: ReadonlyArray<ReturnType<typeof setTimeout>> = NO_TIMERS
-  private authenticating = false
-  /** Whether the server counted this connection against its user's connection limit. */
-  countedForUser = false
+  private subscriptions: Subscriptions.Subscriptions = undefined
+  /** Acked and restored positions (made at the first ack or when a session resumes). */
+  private cursors: SessionCursors | undefined
+  /** Rate limit and commands in flight (made at the first command). */
+  private commands: ConnectionCommands | undefined
+  /** CLOSED, PING_OUTSTANDING, AUTHENTICATING, COUNTED_FOR_USER. */
+  private flags = 0
+  /** Before authentication the auth timeout; after it the token-expiry warning and close (none without `exp`). */
+  private timers: ReadonlyArray<ReturnType<typeof setTimeout>> = NO_TIMERS
   private connectionId: string | undefined
 
   constructor(
-    readonly socket: WebSocket,
+    readonly socket: ConnectionSocket,
     readonly ip: string,
     readonly version: number,
     private readonly env: ConnectionEnv
   ) {
-    this.outbound = new Outbound(socket, env.limits.maxOutboundBytes, this)
-    // module-level listeners that find the connection on the socket: no closures per connection
-    ;(socket as OwnedSocket)[connectionOf] = this
-    socket.on("message", onSocketMessage)
-    socket.on("close", onSocketGone)
-    socket.on("error", onSocketGone)
+    this.outbound = new Outbound(this)
+    // the socket reports to this connection directly (ConnectionSocket.ts): no listeners, no closures
+    socket.owner = this
+  }
+
+  /** The bound on bytes waiting for this socket (OutboundOwner). */
+  get maxOutboundBytes(): number {
+    return this.env.limits.maxOutboundBytes
   }
 
   /** Outbound bound passed (OutboundOwner). */
@@ -145,12 +131,34 @@ export class Connection implements OutboundOwner {
     return this.connectionId
   }
 
+  /** Whether the server counted this connection against its user's connection limit (the server sets it). */
+  get countedForUser(): boolean {
+    return this.flag(COUNTED_FOR_USER)
+  }
+
+  set countedForUser(counted: boolean) {
+    this.setFlag(COUNTED_FOR_USER, counted)
+  }
+
+  private flag(bit: number): boolean {
+    return (this.flags & bit) !== 0
+  }
+
+  private setFlag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
+
+  /** The server's counters (SubscriberSink). */
+  get stats(): Stats {
+    return this.env.stats
+  }
+
   get user(): string | null | undefined {
     return this.identity?.user
   }
 
   get subscriptionCount(): number {
-    return this.subscriptions.size
+    return Subscriptions.count(this.subscriptions)
   }
 
   /** Starts the connection: with an identity from the upgrade, welcome at once; else wait for `authenticate`. */
@@ -159,10 +167,12 @@ export class Connection implements OutboundOwner {
       this.authenticated(identity, session)
       return
     }
-    this.authTimer = setTimeout(
-      () => this.close(CloseCodes.authTimeout, "no authenticate frame in time"),
-      this.env.timing.authTimeoutMs
-    )
+    this.timers = [
+      setTimeout(
+        () => this.close(CloseCodes.authTimeout, "no authenticate frame in time"),
+        this.env.timing.authTimeoutMs
+      )
+    ]
   }
 
   // ---- logs ---------------------------------------------------------------------------------------------------
@@ -219,21 +229,33 @@ export class Connection implements OutboundOwner {
 
   /** Heartbeat tick from the server: drop a peer that did not answer the previous ping. */
   heartbeat(): void {
-    if (this.closed) return
-    if (this.pingOutstanding) {
+    if (this.flag(CLOSED)) return
+    if (this.flag(PING_OUTSTANDING)) {
       this.close(CloseCodes.heartbeatTimeout, "no pong within two heartbeat intervals")
       return
     }
-    this.pingOutstanding = true
+    this.setFlag(PING_OUTSTANDING, true)
     this.outbound.push(PING)
   }
 
   // ---- inbound ------------------------------------------------------------------------------------------------
 
-  /** A message from the socket (its listener is module-level: see onSocketMessage). */
+  /** A ping frame: answered with a pong unless the socket is already backed up past the outbound bound. */
+  onPing(data: Buffer): void {
+    if (this.flag(CLOSED)) return
+    if (this.outbound.buffered > this.maxOutboundBytes) return this.outboundOverflow()
+    this.socket.pong(data, false)
+  }
+
+  /** The socket closed or failed (SocketOwner). */
+  onSocketGone(): void {
+    this.cleanup()
+  }
+
+  /** A message from the socket (SocketOwner). */
   onMessage(data: WebSocket.RawData, isBinary: boolean): void {
-    if (this.closed) return
-    this.pingOutstanding = false
+    if (this.flag(CLOSED)) return
+    this.setFlag(PING_OUTSTANDING, false)
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
     this.env.stats.bytesIn += size
     if (isBinary) {
@@ -255,7 +277,7 @@ export class Connection implements OutboundOwner {
         ? Buffer.concat(data).toString("utf8")
         : Buffer.from(data).toString("utf8")
     for (const raw of splitMessage(text)) {
-      if (this.closed) return
+      if (this.flag(CLOSED)) return
       this.env.stats.framesIn++
       this.onFrame(raw)
     }
@@ -308,16 +330,16 @@ export class Connection implements OutboundOwner {
   // ---- authentication -----------------------------------------------------------------------------------------
 
   private onAuthenticate(token: string | undefined, session: string | undefined): void {
-    if (this.authenticating) {
+    if (this.flag(AUTHENTICATING)) {
       this.sendError("bad_frame", "an authenticate frame is already being processed")
       return
     }
-    this.authenticating = true
+    this.setFlag(AUTHENTICATING, true)
     this.env.fork(
       this.env.auth.verify(token).pipe(
         Effect.match({
           onFailure: (error: AuthFailed) => {
-            this.authenticating = false
+            this.setFlag(AUTHENTICATING, false)
             if (this.identity) {
               // a failed refresh keeps the current identity until it expires
               this.sendError("auth_failed", `token refresh refused: ${error.message}`)
@@ -331,7 +353,7 @@ export class Connection implements OutboundOwner {
             )
           },
           onSuccess: (identity) => {
-            this.authenticating = false
+            this.setFlag(AUTHENTICATING, false)
             if (!this.identity) return this.authenticated(identity, session)
             if (identity.user !== this.identity.user) {
               this.sendError("forbidden", "a refreshed token must have the same subject as the session")
@@ -341,7 +363,7 @@ export class Connection implements OutboundOwner {
             this.scheduleExpiry()
             this.send({ type: "session_update", status: "refreshed" })
             // the fresh token's rights apply at once: subscriptions it no longer allows end
-            for (const channel of this.subscriptions.keys()) {
+            for (const { channel } of Subscriptions.all(this.subscriptions)) {
               if (!identity.canRead(channel)) {
                 this.sendError("forbidden", `the refreshed token may not read ${channel}`, { channel })
                 this.dropSubscription(channel)
@@ -354,8 +376,8 @@ export class Connection implements OutboundOwner {
   }
 
   private authenticated(identity: Identity, session: string | undefined): void {
-    if (this.closed) return
-    if (this.authTimer) clearTimeout(this.authTimer)
+    if (this.flag(CLOSED)) return
+    this.clearTimers()
     if (identity.expiresAt !== undefined && identity.expiresAt <= this.env.now()) {
       this.sendError("auth_failed", "the token has expired")
       this.close(CloseCodes.tokenExpired, "token expired")
@@ -385,8 +407,9 @@ export class Connection implements OutboundOwner {
       }
     })
     if (session) {
+      const cursors = (this.cursors ??= new SessionCursors())
       const loaded = Deferred.makeUnsafe<void>()
-      this.cursorsLoaded = Deferred.await(loaded)
+      cursors.loaded = Deferred.await(loaded)
       this.env.fork(
         this.env.transport.loadCursors(this.cursorKey).pipe(
           Effect.match({
@@ -395,9 +418,7 @@ export class Connection implements OutboundOwner {
                 error: error.message
               })
             },
-            onSuccess: (cursors) => {
-              this.cursors = cursors
-            }
+            onSuccess: (saved) => cursors.restore(saved)
           }),
           Effect.ensuring(Deferred.succeed(loaded, undefined))
         )
@@ -409,14 +430,18 @@ export class Connection implements OutboundOwner {
     return `${this.identity?.user ?? "anonymous"}/${this.session}`
   }
 
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers = NO_TIMERS
+  }
+
   private scheduleExpiry(): void {
-    for (const t of this.expiryTimers) clearTimeout(t)
-    this.expiryTimers = NO_TIMERS
+    this.clearTimers()
     const expiresAt = this.identity?.expiresAt
     if (expiresAt === undefined) return
     const now = this.env.now()
     const warnIn = Math.max(0, expiresAt - this.env.timing.tokenExpiryWarningMs - now)
-    this.expiryTimers = [
+    this.timers = [
       setTimeout(() => {
         this.send({
           type: "session_update",
@@ -438,8 +463,8 @@ export class Connection implements OutboundOwner {
       this.sendError("forbidden", `not allowed to read channel ${channel}`, { channel, path: ["channel"] })
       return
     }
-    const existing = this.subscriptions.get(channel)
-    if (!existing && this.subscriptions.size >= this.env.limits.maxSubscriptions) {
+    const existing = Subscriptions.get(this.subscriptions, channel)
+    if (!existing && Subscriptions.count(this.subscriptions) >= this.env.limits.maxSubscriptions) {
       this.sendError(
         "too_many_subscriptions",
         `at most ${this.env.limits.maxSubscriptions} subscriptions per connection`,
@@ -449,15 +474,15 @@ export class Connection implements OutboundOwner {
       )
       return
     }
-    const subscription = new Subscription(channel, this, this.env.stats)
-    this.subscriptions.set(channel, subscription)
+    const subscription = new Subscription(channel, this)
+    this.subscriptions = Subscriptions.put(this.subscriptions, subscription)
     const run = Effect.gen({ self: this }, function* () {
-      yield* this.cursorsLoaded
-      const start = since ?? this.cursors.get(channel)
+      if (this.cursors) yield* this.cursors.loaded
+      const start = since ?? this.cursors?.savedPosition(channel)
       if (existing) yield* this.env.hub.leave(existing)
       yield* this.env.hub.join(subscription)
       const { recovered, replayed } = yield* this.catchUp(subscription, start ?? (fromStart ? "start" : undefined))
-      if (this.subscriptions.get(channel) !== subscription) return
+      if (Subscriptions.get(this.subscriptions, channel) !== subscription) return
       subscription.goLive()
       this.log("Debug", "subscribed", { channel, recovered, replayed })
       this.send({
@@ -472,7 +497,9 @@ export class Connection implements OutboundOwner {
       run.pipe(
         Effect.catch((error: TransportError) =>
           Effect.sync(() => {
-            if (this.subscriptions.get(channel) === subscription) this.subscriptions.delete(channel)
+            if (Subscriptions.get(this.subscriptions, channel) === subscription) {
+              this.subscriptions = Subscriptions.remove(this.subscriptions, channel)
+            }
             this.sendError("unavailable", `cannot subscribe to ${channel} now: ${error.message}`, { channel })
             return this.env.hub.leave(subscription)
           }).pipe(Effect.flatten)
@@ -572,7 +599,9 @@ export class Connection implements OutboundOwner {
         }
         const half = limits.maxOutboundBytes / 2
         for (const entry of page.entries) {
-          if (this.closed || this.subscriptions.get(channel) !== subscription) return { recovered: false, replayed }
+          if (this.flag(CLOSED) || Subscriptions.get(this.subscriptions, channel) !== subscription) {
+            return { recovered: false, replayed }
+          }
           subscription.replay(this.env.hub.framesFor(entry))
           // replay is paced by the socket: it must never trip the slow-consumer bound on its own
           if (this.outbound.buffered > half) yield* this.drained()
@@ -595,12 +624,12 @@ export class Connection implements OutboundOwner {
   private drained(): Effect.Effect<void> {
     const half = this.env.limits.maxOutboundBytes / 2
     return Effect.gen({ self: this }, function* () {
-      while (!this.closed && this.outbound.buffered > half) yield* Effect.sleep("1 millis")
+      while (!this.flag(CLOSED) && this.outbound.buffered > half) yield* Effect.sleep("1 millis")
     })
   }
 
   private onUnsubscribe(channel: string): void {
-    const subscription = this.subscriptions.get(channel)
+    const subscription = Subscriptions.get(this.subscriptions, channel)
     if (!subscription) {
       this.sendError("not_subscribed", `not subscribed to ${channel}`, { channel })
       return
@@ -609,15 +638,15 @@ export class Connection implements OutboundOwner {
   }
 
   private dropSubscription(channel: string): void {
-    const subscription = this.subscriptions.get(channel)
+    const subscription = Subscriptions.get(this.subscriptions, channel)
     if (!subscription) return
-    this.subscriptions.delete(channel)
+    this.subscriptions = Subscriptions.remove(this.subscriptions, channel)
     this.env.fork(this.env.hub.leave(subscription))
     this.send({ type: "unsubscribed", channel })
   }
 
   private onAck(channel: string, position: Position): void {
-    const subscription = this.subscriptions.get(channel)
+    const subscription = Subscriptions.get(this.subscriptions, channel)
     if (!subscription) {
       this.sendError("not_subscribed", `ack for ${channel}, which this connection is not subscribed to`, { channel })
       return
@@ -628,17 +657,7 @@ export class Connection implements OutboundOwner {
       this.sendError("bad_position", `ack beyond what was delivered on ${channel}`, { channel, path: ["offset"] })
       return
     }
-    this.acks ??= new Map()
-    const previous = this.acks.get(channel)
-    if (previous) {
-      if (previous.position.epoch === position.epoch && previous.position.offset >= position.offset) return
-      previous.position = position
-      if (!previous.dirty) this.dirtyAcks++
-      previous.dirty = true
-      return
-    }
-    this.acks.set(channel, { position, dirty: true })
-    this.dirtyAcks++
+    ;(this.cursors ??= new SessionCursors()).ack(channel, position)
   }
 
   /**
@@ -647,34 +666,32 @@ export class Connection implements OutboundOwner {
    * closing connection once more.
    */
   takeCursorWrites(into: Array<Effect.Effect<void, TransportError>>): void {
-    if (this.dirtyAcks === 0 || !this.acks || !this.identity) return
-    const key = this.cursorKey
-    for (const [channel, ack] of this.acks) {
-      if (!ack.dirty) continue
-      ack.dirty = false
-      into.push(this.env.transport.saveCursor(key, channel, ack.position))
-    }
-    this.dirtyAcks = 0
+    if (this.cursors && this.identity) this.cursors.takeWrites(this.cursorKey, this.env.transport, into)
   }
 
   // ---- commands -----------------------------------------------------------------------------------------------
 
   private onCommand(id: string, name: string, payload: unknown): void {
-    this.bucket ??= new TokenBucket(this.env.limits.commandsPerSecond, this.env.limits.commandBurst, this.env.now())
-    const wait = this.bucket.take(this.env.now())
+    const { limits } = this.env
+    const commands = (this.commands ??= new ConnectionCommands(
+      limits.commandsPerSecond,
+      limits.commandBurst,
+      this.env.now()
+    ))
+    const wait = commands.rate.take(this.env.now())
     if (wait > 0) {
       this.env.stats.rateLimited++
       this.sendError("rate_limited", `command rate limit of ${this.env.limits.commandsPerSecond}/s exceeded`, {
         id,
         retryAfterMs: wait
       })
-      if (++this.refusalsInARow >= this.env.limits.maxRateLimitRefusals) {
+      if (++commands.refusalsInARow >= limits.maxRateLimitRefusals) {
         this.close(CloseCodes.rateLimited, "sustained command flood")
       }
       return
     }
-    this.refusalsInARow = 0
-    if (this.commands?.has(id)) {
+    commands.refusalsInARow = 0
+    if (commands.isRunning(id)) {
       this.sendError("duplicate_command_id", `command id ${id} is still in flight`, { id, path: ["id"] })
       return
     }
@@ -712,21 +729,18 @@ export class Connection implements OutboundOwner {
           Effect.andThen(Effect.logError(`command ${name} (${id}) defect`, cause))
         )
       ),
-      Effect.ensuring(Effect.sync(() => this.commands?.delete(id))),
+      Effect.ensuring(Effect.sync(() => commands.finished(id))),
       Effect.annotateLogs({ connection: this.id, user: this.identity?.user ?? "anonymous", command: name })
     )
     const fiber = this.env.fork(run)
     // a handler that finished synchronously has already run its `ensuring`: keep only fibers still running
-    if (fiber.pollUnsafe() === undefined) {
-      this.commands ??= new Map()
-      this.commands.set(id, fiber)
-    }
+    if (fiber.pollUnsafe() === undefined) commands.track(id, fiber)
   }
 
   // ---- closing ------------------------------------------------------------------------------------------------
 
   close(code: number, reason: string): void {
-    if (this.closed) return
+    if (this.flag(CLOSED)) return
     this.outbound.flush() // the error frame that explains the close goes out first
     this.outbound.close()
     this.env.stats.bump(this.env.stats.connectionsClosed, code)
@@ -739,20 +753,18 @@ export class Connection implements OutboundOwner {
 
   /** Releases everything once the socket is gone (idempotent; also called by the socket's close and error). */
   cleanup(): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.flag(CLOSED)) return
+    this.setFlag(CLOSED, true)
     this.outbound.close()
-    if (this.authTimer) clearTimeout(this.authTimer)
-    for (const t of this.expiryTimers) clearTimeout(t)
+    this.clearTimers()
     const finalWrites: Array<Effect.Effect<void, TransportError>> = []
     this.takeCursorWrites(finalWrites)
     if (finalWrites.length > 0) {
       this.env.fork(Effect.all(finalWrites, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
     }
-    const subscriptions = this.subscriptions.values()
-    this.subscriptions.clear()
-    const commands = this.commands ? [...this.commands.values()] : []
-    this.commands = undefined
+    const subscriptions = Subscriptions.all(this.subscriptions)
+    this.subscriptions = undefined
+    const commands = this.commands?.takeRunning() ?? []
     this.env.fork(
       Effect.all([
         Effect.forEach(subscriptions, (s) => this.env.hub.leave(s), { discard: true }),

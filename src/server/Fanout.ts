@@ -91,6 +91,7 @@ export interface SubscriberSink {
   readonly version: number
   readonly outbound: Outbound
   readonly sendReset: (channel: string, reason: ResetReason, position: Position) => void
+  readonly stats: Stats
 }
 
 export class Subscription {
@@ -103,8 +104,7 @@ export class Subscription {
 
   constructor(
     readonly channel: string,
-    private readonly sink: SubscriberSink,
-    private readonly stats: Stats
+    private readonly sink: SubscriberSink
   ) {}
 
   get live(): boolean {
@@ -126,7 +126,7 @@ export class Subscription {
   /** An entry read from history during replay. */
   replay(frames: EntryFrames): void {
     this.deliver(frames)
-    this.stats.replayed++
+    this.sink.stats.replayed++
   }
 
   /** Whether live entries buffered during replay start after a gap that history may still fill. */
@@ -153,7 +153,7 @@ export class Subscription {
     if (entry.epoch !== this.epoch) {
       // the log was lost and restarted: say so, never a silent gap
       this.sink.sendReset(this.channel, "epoch_changed", { epoch: entry.epoch, offset: entry.offset - 1 })
-      this.stats.bump(this.stats.resets, "epoch_changed")
+      this.sink.stats.bump(this.sink.stats.resets, "epoch_changed")
       this.epoch = entry.epoch
       this.offset = entry.offset - 1
     }
@@ -161,14 +161,14 @@ export class Subscription {
     if (entry.offset > this.offset + 1) {
       // the transport could not fill a gap (an outage longer than retention): the range is gone, say so
       this.sink.sendReset(this.channel, "trimmed", { epoch: entry.epoch, offset: entry.offset - 1 })
-      this.stats.bump(this.stats.resets, "trimmed")
+      this.sink.stats.bump(this.sink.stats.resets, "trimmed")
     }
     this.offset = entry.offset
     const frame = frames.forVersion(this.sink.version)
     if (frame === null) return
     if (frames.latestValue) this.sink.outbound.pushLatest(`${this.channel}\u0000${entry.event}`, frame)
     else this.sink.outbound.push(frame)
-    this.stats.deliveries++
+    this.sink.stats.deliveries++
   }
 }
 

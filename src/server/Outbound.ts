@@ -20,7 +20,7 @@
  */
 import { performance } from "node:perf_hooks"
 import type { WebSocket } from "ws"
-import { type FrameWriter, frameWriter, textFrame } from "./RawFrames.ts"
+import { type FrameStream, frameStream, textFrame } from "./RawFrames.ts"
 
 /** The part of a ws socket this module uses (so tests and benches can pass a fake). */
 export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState"> &
@@ -60,8 +60,11 @@ export class SharedFrame {
 
 export type OutFrame = string | SharedFrame
 
-/** What an Outbound reports to the connection that owns it. */
+/** The connection an Outbound writes for: its socket and bound, and what the Outbound reports to it. */
 export interface OutboundOwner {
+  readonly socket: SocketLike
+  /** Bytes allowed to wait here and in the socket together (Limits.maxOutboundBytes). */
+  readonly maxOutboundBytes: number
   /** The bound was passed: the Outbound is closed; the owner closes the connection (slow consumer). */
   outboundOverflow(): void
   /** After each socket write: frames and bytes written, and the publish time of the oldest event in it (if any). */
@@ -227,27 +230,34 @@ const scheduleFlush = () => {
  */
 const NO_FRAMES = Object.freeze([]) as unknown as Array<OutFrame>
 
+/** Bits of an Outbound's `flags`: one field instead of three booleans (a connection's memory is counted in bytes). */
+const QUEUED = 1
+const CLOSED = 2
+/** Some queued frame is not a shared one (else the batch can be sent as shared bytes). */
+const UNSHARED = 4
+
 export class Outbound {
   private frames: Array<OutFrame> = NO_FRAMES
   private bytes = 0
-  /** Whether every queued frame is a shared one (then the batch can be sent as shared bytes). */
-  private allShared = true
-  private queued = false
-  private closed = false
+  private flags = 0
   /** Latest-value frames waiting for the socket to drain, by conflation key. */
   private latest: Map<string, OutFrame> | undefined
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   /** Extra room for one frame larger than half the bound while it is in flight. */
   private allowance = 0
-  /** Direct frame writer (RawFrames.ts), looked up at the first shared write; undefined: use ws's send. */
-  private writer: FrameWriter | undefined | null = null
+  /** The TCP stream for prebuilt frames (RawFrames.ts), looked up at the first shared write; undefined: ws's send. */
+  private stream: FrameStream | undefined | null = null
 
-  constructor(
-    private readonly socket: SocketLike,
-    private readonly maxBytes: number,
-    /** The connection (an object, not two closures: a connection's memory is counted in the KiB). */
-    private readonly owner: OutboundOwner
-  ) {}
+  /** The connection (an object, not closures: a connection's memory is counted in bytes). */
+  constructor(private readonly owner: OutboundOwner) {}
+
+  private get socket(): SocketLike {
+    return this.owner.socket
+  }
+
+  private get maxBytes(): number {
+    return this.owner.maxOutboundBytes
+  }
 
   /** Bytes waiting here plus bytes the socket has not handed to the kernel yet. */
   get buffered(): number {
@@ -255,13 +265,13 @@ export class Outbound {
   }
 
   push(frame: OutFrame): void {
-    if (this.closed) return
+    if (this.flags & CLOSED) return
     // held latest-value frames go first: a later event must never overtake an earlier one (the client drops
     // an offset below one it has seen), so conflation collapses only latest values queued back to back
     if (this.latest) this.releaseLatest()
     this.queue(frame)
     this.bytes += frame.length
-    if (typeof frame === "string" || !frame.shared) this.allShared = false
+    if (typeof frame === "string" || !frame.shared) this.flags |= UNSHARED
     // one event larger than the bound must still reach a reader that keeps up: the bound stretches by the
     // largest such frame in flight, so only a reader that falls behind by more than the bound is closed
     if (frame.length > this.maxBytes / 2 && frame.length > this.allowance) this.allowance = frame.length
@@ -278,7 +288,7 @@ export class Outbound {
    * newer frame with the same key replaces an older one instead of queueing behind it.
    */
   pushLatest(key: string, frame: OutFrame): void {
-    if (this.closed) return
+    if (this.flags & CLOSED) return
     if (this.socket.bufferedAmount + this.bytes > this.maxBytes / 4) {
       if (!this.latest) this.latest = new Map()
       this.latest.delete(key) // re-insert so the newest key is written last
@@ -290,15 +300,15 @@ export class Outbound {
   }
 
   private schedule(): void {
-    if (this.queued) return
-    this.queued = true
+    if (this.flags & QUEUED) return
+    this.flags |= QUEUED
     dirty.push(this)
     scheduleFlush()
   }
 
   flush(): void {
-    this.queued = false
-    if (this.closed || this.socket.readyState !== OPEN) {
+    this.flags &= ~QUEUED
+    if (this.flags & CLOSED || this.socket.readyState !== OPEN) {
       this.emptyQueue()
       return
     }
@@ -308,7 +318,7 @@ export class Outbound {
     const count = frames.length
     if (count > 0) {
       const bytes = this.bytes
-      const shared = this.allShared
+      const shared = (this.flags & UNSHARED) === 0
       this.emptyQueue()
       if (shared) this.sendShared(frames, bytes)
       else this.sendText(frames, bytes)
@@ -329,15 +339,15 @@ export class Outbound {
    */
   /** Shared frames: prebuilt WebSocket frames straight to the TCP stream where possible, else ws's send. */
   private sendShared(frames: ReadonlyArray<OutFrame>, size: number): void {
-    const writer = this.rawWriter()
+    const stream = this.rawStream()
     if (frames.length === 1) {
       const frame = frames[0] as SharedFrame
-      if (writer) writer(frame.frame)
+      if (stream) stream.write(frame.frame)
       else this.socket.send(frame.bytes, AS_TEXT)
       return
     }
     const batch = sharedBatch(frames, size)
-    if (writer) for (const frame of (batch.wsFrames ??= batch.bytes.map(textFrame))) writer(frame)
+    if (stream) for (const frame of (batch.wsFrames ??= batch.bytes.map(textFrame))) stream.write(frame)
     else for (const bytes of batch.bytes) this.socket.send(bytes, AS_TEXT)
   }
 
@@ -348,15 +358,15 @@ export class Outbound {
     }
   }
 
-  private rawWriter(): FrameWriter | undefined {
-    if (this.writer === null) this.writer = frameWriter(this.socket)
-    return this.writer
+  private rawStream(): FrameStream | undefined {
+    if (this.stream === null) this.stream = frameStream(this.socket)
+    return this.stream
   }
 
   private emptyQueue(): void {
     this.frames = NO_FRAMES
     this.bytes = 0
-    this.allShared = true
+    this.flags &= ~UNSHARED
   }
 
   private queue(frame: OutFrame): void {
@@ -369,7 +379,7 @@ export class Outbound {
     for (const frame of this.latest!.values()) {
       this.queue(frame)
       this.bytes += frame.length
-      if (typeof frame === "string" || !frame.shared) this.allShared = false
+      if (typeof frame === "string" || !frame.shared) this.flags |= UNSHARED
     }
     this.latest = undefined
   }
@@ -380,7 +390,7 @@ export class Outbound {
   }
 
   close(): void {
-    this.closed = true
+    this.flags |= CLOSED
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.emptyQueue()
     this.latest = undefined

@@ -13,21 +13,21 @@
  */
 import type { WebSocket } from "ws"
 
-/** Writes a prebuilt frame to one socket. */
-export type FrameWriter = (frame: Buffer) => void
-
-interface WsInternals {
-  readonly _socket?: { write?: (chunk: Buffer) => boolean } | null
+/** A socket's TCP stream, written to directly (kept per socket instead of a closure around it). */
+export interface FrameStream {
+  write(frame: Buffer): boolean
 }
 
-/** A direct frame writer for `socket`, or undefined when it must go through ws's `send`. */
-export const frameWriter = (socket: Partial<Pick<WebSocket, "extensions">>): FrameWriter | undefined => {
+interface WsInternals {
+  readonly _socket?: Partial<FrameStream> | null
+}
+
+/** The TCP stream prebuilt frames can be written to for `socket`, or undefined when ws's `send` must frame them. */
+export const frameStream = (socket: Partial<Pick<WebSocket, "extensions">>): FrameStream | undefined => {
   if (socket.extensions !== "") return undefined
   const stream = (socket as unknown as WsInternals)._socket
   if (!stream || typeof stream.write !== "function") return undefined
-  return (frame) => {
-    stream.write!(frame)
-  }
+  return stream as FrameStream
 }
 
 /** A final (FIN), unmasked text frame holding `payload`. */

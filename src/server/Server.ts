@@ -16,6 +16,7 @@ import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { type AppendOptions, Transport, type TransportError } from "../transports/Transport.ts"
 import * as Auth from "./Auth.ts"
 import { Connection, type ConnectionEnv } from "./Connection.ts"
+import { ConnectionSocket } from "./ConnectionSocket.ts"
 import { Hub } from "./Fanout.ts"
 import type { Handlers } from "./Handlers.ts"
 import * as HttpRoutes from "./HttpRoutes.ts"
@@ -26,7 +27,7 @@ import * as Publisher from "./Publisher.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
-import { AttemptLimiter, credentials, pathOf, refuse } from "./Upgrade.ts"
+import { AttemptLimiter, credentials, pathOf, peerAddress, refuse } from "./Upgrade.ts"
 
 export interface ServerOptions<P extends AnyProtocol, R> {
   readonly protocol: P
@@ -213,6 +214,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       maxPayload: limits.maxPayloadBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      // ConnectionSocket hands pings to the Connection, which answers them (no closure per socket)
+      autoPong: false,
+      WebSocket: ConnectionSocket,
       handleProtocols: (offered) => {
         const version = choose(codec.name, codec.versions, [...offered])
         return version === undefined ? false : (subprotocols.get(version) ?? false)
@@ -221,7 +225,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
 
     const onUpgrade = (request: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
       socket.on("error", destroySocket)
-      const ip = request.socket.remoteAddress ?? "unknown"
+      const ip = peerAddress(request.socket)
       const refused = (status: number, body: object, headers?: Record<string, string>) => {
         stats.bump(stats.upgradesRefused, status)
         refuse(socket, status, body, headers)
@@ -257,7 +261,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       const accept = (identity: Auth.Identity | undefined) => {
         // the 101 response and the welcome frame leave in one write (one syscall, one segment) instead of two
         socket.cork()
-        wss.handleUpgrade(request, socket, head, (ws) => {
+        wss.handleUpgrade(request, socket, head, (client) => {
+          const ws = client as ConnectionSocket
           // ws handles the socket's errors from here on (one listener less per connection)
           socket.off("error", destroySocket)
           const connection = new Connection(ws, ip, version, env)

@@ -19,15 +19,18 @@ const setup = () => {
   const sent: Array<string> = []
   const resets: Array<{ reason: ResetReason; position: Position }> = []
   const socket = { send: (data: unknown) => void sent.push(String(data)), bufferedAmount: 0, readyState: 1 }
-  const outbound = new Outbound(socket as never, 1 << 20, {
+  const outbound = new Outbound({
+    socket: socket as never,
+    maxOutboundBytes: 1 << 20,
     outboundOverflow: () => undefined,
     outboundWrite: () => undefined
   })
-  const subscription = new Subscription(
-    "room:1",
-    { version: 2, outbound, sendReset: (_c, reason, position) => void resets.push({ reason, position }) },
-    new Stats()
-  )
+  const subscription = new Subscription("room:1", {
+    version: 2,
+    outbound,
+    sendReset: (_c, reason, position) => void resets.push({ reason, position }),
+    stats: new Stats()
+  })
   const offsets = () => {
     outbound.flush()
     return sent.flatMap((m) => m.split("\n")).map((f) => (JSON.parse(f) as { offset: number }).offset)

@@ -40,7 +40,9 @@ describe("flush passes in slices", () => {
               if (sent[0]!.length === 1) setImmediate(() => outbounds[0]!.push("second"))
             }
           : undefined
-      outbounds.push(new Outbound(slowSocket(sent[i]!, 0.05, onSend) as never, 1 << 20, owner))
+      outbounds.push(
+        new Outbound({ ...owner, socket: slowSocket(sent[i]!, 0.05, onSend) as never, maxOutboundBytes: 1 << 20 })
+      )
     }
     for (const outbound of outbounds) outbound.push("first")
     // a timer that fires while some sockets still wait for their first frame ran between two slices of the pass

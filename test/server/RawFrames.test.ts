@@ -1,12 +1,12 @@
 /**
  * Prebuilt WebSocket frames written straight to the TCP stream: a real ws client must read them as ordinary text
  * messages of every length class (7-bit, 16-bit and 64-bit lengths), in order with frames ws sends itself, and
- * sockets that cannot take them (a fake, permessage-deflate negotiated) must be refused a writer.
+ * sockets that cannot take them (a fake, permessage-deflate negotiated) must be refused the stream.
  */
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
-import { frameWriter, textFrame } from "../../src/server/RawFrames.ts"
+import { frameStream, textFrame } from "../../src/server/RawFrames.ts"
 
 const servers: Array<WebSocketServer> = []
 afterEach(() => {
@@ -39,11 +39,11 @@ describe("raw frames", () => {
     const opened = new Promise((resolve) => client.once("open", resolve))
     const socket = await accepted(server)
     await opened
-    const write = frameWriter(socket)
-    expect(write).toBeDefined()
+    const stream = frameStream(socket)
+    expect(stream).toBeDefined()
     for (const [i, size] of sizes.entries()) {
       const text = "é".repeat(Math.floor(size / 2)) + "x".repeat(size % 2)
-      write!(textFrame(Buffer.from(text)))
+      stream!.write(textFrame(Buffer.from(text)))
       expected.push(text)
       // interleave a frame ws builds itself: both must arrive in write order
       socket.send(`control ${i}`)
@@ -55,14 +55,14 @@ describe("raw frames", () => {
   })
 
   it("are not used where ws must frame the message itself", async () => {
-    expect(frameWriter({})).toBeUndefined()
+    expect(frameStream({})).toBeUndefined()
     const { server, url } = await serve(true)
     const client = new WebSocket(url, { perMessageDeflate: true })
     const opened = new Promise((resolve) => client.once("open", resolve))
     const socket = await accepted(server)
     await opened
     expect(socket.extensions).toContain("permessage-deflate")
-    expect(frameWriter(socket)).toBeUndefined()
+    expect(frameStream(socket)).toBeUndefined()
     client.close()
   })
 })
