@@ -3,7 +3,8 @@
  * the socket's owner, the Connection, instead of through listeners, and pings are answered by the owner (the
  * server turns ws's automatic pong off). Per socket this saves the listener entries, and the closure plus context
  * that ws's automatic pong keeps (about 100 bytes, against the 2.7 KiB bare ws keeps per connection; see
- * docs/performance.md, memory).
+ * docs/performance.md, memory). After each message, ws's emptied read queue is swapped for a fresh array (see
+ * releaseReadQueue).
  */
 import { WebSocket } from "ws"
 
@@ -25,6 +26,7 @@ export class ConnectionSocket extends WebSocket {
       switch (event) {
         case "message":
           owner.onMessage(args[0] as WebSocket.RawData, args[1] as boolean)
+          this.releaseReadQueue()
           return true
         case "ping":
           owner.onPing(args[0] as Buffer)
@@ -39,5 +41,16 @@ export class ConnectionSocket extends WebSocket {
       }
     }
     return super.emit(event, ...args)
+  }
+
+  /**
+   * ws's Receiver queues incoming chunks in an array that keeps the room it grew to (152 bytes) once emptied, so
+   * every connection that ever sent a frame — a subscribe, a heartbeat's pong — would keep it while idle. An empty
+   * queue is replaced by a new empty array, which has no room allocated. Relies on ws 8's Receiver (`_receiver`,
+   * `_buffers`), checked at runtime: with other internals nothing is touched.
+   */
+  private releaseReadQueue(): void {
+    const receiver = (this as unknown as { _receiver?: { _buffers?: unknown } })._receiver
+    if (Array.isArray(receiver?._buffers) && receiver._buffers.length === 0) receiver._buffers = []
   }
 }

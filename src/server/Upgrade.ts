@@ -46,8 +46,13 @@ export const credentials = (request: IncomingMessage): { token: string | undefin
 export const peerAddress = (socket: Socket): string => {
   const ip = socket.remoteAddress ?? "unknown"
   ;(socket as unknown as { _peername?: unknown })._peername = undefined
+  if (ip === lastAddress) return lastAddress
+  lastAddress = ip
   return ip
 }
+
+/** The address peerAddress returned last: connections in a row from one address (a proxy, NAT) share one string. */
+let lastAddress = ""
 
 export const pathOf = (request: IncomingMessage): string => new URL(request.url ?? "/", "http://localhost").pathname
 
