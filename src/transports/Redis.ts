@@ -69,6 +69,24 @@ const defaultKeyPrefix = "tidings:"
 /** Key TTLs are garbage collection; this much after the logical expiry, so clocks that differ a little agree. */
 const gcGraceMs = 60_000
 const maxReadLimit = 100_000
+
+/**
+ * Whether a run read from segments holds exactly what they must: every offset from the first segment's first one
+ * (`runFirst`) to the last segment's end or the top, so the page from `first` is numbered right and complete.
+ */
+const segmentsHold = (
+  page: { readonly entries: ReadonlyArray<Entry>; readonly total: number },
+  runFirst: number,
+  first: number,
+  count: number,
+  top: number
+): boolean => {
+  const last = Math.min(top, first + Math.max(count, 1) - 1)
+  const segmentEnd = (Math.floor((last - 1) / Codec.SEGMENT_ENTRIES) + 1) * Codec.SEGMENT_ENTRIES
+  return (
+    page.total === Math.min(top, segmentEnd) - runFirst + 1 && page.entries.length === Math.min(count, last - first + 1)
+  )
+}
 /** Appends per script call at most (they are sent as arguments of one EVALSHA). */
 const maxAppendBatch = 128
 /** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
@@ -271,7 +289,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     const appendBatch = async (channel: string, batch: ReadonlyArray<PendingAppend>): Promise<Array<Entry>> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const retention = resolved.retention(channel)
-      const scriptKeys = [keys.meta, keys.stream]
+      const scriptKeys = [keys.meta, keys.stream, keys.segments]
       const args: Array<string | number> = [
         nextEpoch(),
         keys.live,
@@ -309,14 +327,15 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
       channel: string,
       since: Position | undefined,
       limit: number,
-      now: number
+      now: number,
+      segments = true
     ): Promise<ReadResult> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const retention = resolved.retention(channel)
       const count = limit > 0 ? Math.min(Math.floor(limit), maxReadLimit) : 0
       const reply = await evalScript(
         Scripts.read,
-        [keys.meta, keys.stream],
+        [keys.meta, keys.stream, keys.segments],
         [
           nextEpoch(),
           metaTtl(retention),
@@ -324,26 +343,33 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
           since?.epoch ?? "",
           since?.offset ?? 0,
           count,
-          cutoff(retention, now)
+          cutoff(retention, now),
+          segments ? "1" : "0"
         ]
       )
-      if (!isArray(reply) || reply.length !== 5) throw new UnexpectedReply("read returned no page")
+      if (!isArray(reply) || reply.length !== 6) throw new UnexpectedReply("read returned no page")
       const epoch = asString(reply[0])
       const top: Position = { epoch, offset: Number(asString(reply[1])) }
       const status = asString(reply[2])
       if (status === "epoch") return { entries: [], top, covered: false, reason: "epoch_changed" }
       if (status === "trimmed") return { entries: [], top, covered: false, reason: "trimmed" }
-      const entries = Codec.decodeRun(channel, epoch, Number(asString(reply[3])), asString(reply[4]))
-      if (entries === undefined) throw new UnexpectedReply(`malformed entries in the stream of ${channel}`)
-      return { entries: entries.length > count ? entries.slice(0, count) : entries, top, covered: true }
+      const runFirst = Number(asString(reply[3]))
+      const first = Number(asString(reply[5]))
+      const page = Codec.decodeRange(channel, epoch, runFirst, asString(reply[4]), 0, first, count)
+      if (page === undefined) throw new UnexpectedReply(`malformed entries in the stream of ${channel}`)
+      if (status === "segments" && !segmentsHold(page, runFirst, first, count, top.offset)) {
+        // a segment that does not hold what it should (never written that way by this transport): the stream decides
+        return readUnsafe(channel, since, limit, now, false)
+      }
+      return { entries: page.entries, top, covered: true }
     }
 
     const topUnsafe = async (channel: string): Promise<Position> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const reply = await evalScript(
         Scripts.read,
-        [keys.meta, keys.stream],
-        [nextEpoch(), metaTtl(resolved.retention(channel)), "top", "", 0, 0, ""]
+        [keys.meta, keys.stream, keys.segments],
+        [nextEpoch(), metaTtl(resolved.retention(channel)), "top", "", 0, 0, "", "0"]
       )
       if (!isArray(reply)) throw new UnexpectedReply("top returned no array")
       return { epoch: asString(reply[0]), offset: Number(asString(reply[1])) }

@@ -1,6 +1,6 @@
 /** The Redis transport's run format (codec.ts), without Redis: runs of `header data` cut back into entries. */
 import { describe, expect, it } from "vitest"
-import { decodeRun, encodeHeader } from "../../src/transports/redis/codec.ts"
+import { decodeRange, decodeRun, encodeHeader } from "../../src/transports/redis/codec.ts"
 import type { Publication } from "../../src/transports/Transport.ts"
 
 const run = (publications: ReadonlyArray<Publication>) =>
@@ -18,6 +18,21 @@ describe("Redis run codec", () => {
     ]
     const entries = decodeRun("room:1", "e1", 41, run(publications))
     expect(entries).toEqual(publications.map((p, i) => ({ ...p, channel: "room:1", epoch: "e1", offset: 41 + i })))
+  })
+
+  it("makes entries only for the wanted offsets of a longer run and counts all it holds", () => {
+    const publications = Array.from({ length: 10 }, (_, i) => ({ event: "e", data: `{"i":${i}}`, version: 1, time: i }))
+    const page = decodeRange("c", "e", 101, run(publications), 0, 104, 3)
+    expect(page?.total).toBe(10)
+    expect(page?.entries.map((e) => [e.offset, e.data])).toEqual([
+      [104, '{"i":3}'],
+      [105, '{"i":4}'],
+      [106, '{"i":5}']
+    ])
+    expect(decodeRange("c", "e", 101, run(publications), 0, 109, 1000)?.entries.map((e) => e.offset)).toEqual([
+      109, 110
+    ])
+    expect(decodeRange("c", "e", 101, run(publications), 0, 104, 0)?.entries).toEqual([])
   })
 
   it("refuses text that is not a run", () => {

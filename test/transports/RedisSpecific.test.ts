@@ -197,6 +197,82 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
     })
   )
 
+  it.live("serves pages from segments cut at any offset, and from the stream where a segment is missing or wrong", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const t = yield* Redis.make({ url: server.url, keyPrefix })
+      const keys = channelKeys(keyPrefix, "paged")
+      yield* Effect.forEach(range(1, 350), (i) => t.append("paged", publication(i)), { concurrency: 16 })
+      const { epoch } = yield* t.top("paged")
+      const segment = (k: number) => `${keys.segments}${epoch}:${k}`
+      expect(
+        yield* Effect.promise(() => server.command("EXISTS", segment(0), segment(1), segment(2), segment(3)))
+      ).toBe(4)
+      const pagesRight = Effect.forEach([0, 1, 57, 99, 100, 101, 250, 349, 350], (since) =>
+        Effect.forEach([1, 50, 1000], (limit) =>
+          Effect.gen(function* () {
+            const page = yield* t.read("paged", { epoch, offset: since }, limit)
+            const wanted = range(since + 1, Math.min(350, since + limit))
+            expect(offsets(page.entries), `since ${since}, limit ${limit}`).toEqual(wanted)
+            expect(page.entries.map((e) => JSON.parse(e.data).i)).toEqual(wanted)
+          })
+        )
+      )
+      yield* pagesRight
+      // a missing segment, then one that holds another segment's entries: the stream answers instead
+      yield* Effect.promise(() => server.command("DEL", segment(1)))
+      yield* pagesRight
+      const third = yield* Effect.promise(() => server.command("GET", segment(3)))
+      yield* Effect.promise(() => server.command("SET", segment(1), String(third)))
+      yield* pagesRight
+    })
+  )
+
+  it.live("drops segments wholly before the head as retention trims, and starts none mid-segment", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const t = yield* Redis.make({
+        url: server.url,
+        keyPrefix,
+        retention: () => ({ maxEntries: 150, maxAgeMs: Number.POSITIVE_INFINITY })
+      })
+      const keys = channelKeys(keyPrefix, "trimmed")
+      yield* Effect.forEach(range(1, 1000), (i) => t.append("trimmed", publication(i)), { concurrency: 16 })
+      const { epoch } = yield* t.top("trimmed")
+      const held = yield* Effect.promise(() => server.command("KEYS", `${keys.segments}*`))
+      // entries 851 to 1000 are left: segments 8 and 9
+      expect((held as Array<string>).sort()).toEqual([`${keys.segments}${epoch}:8`, `${keys.segments}${epoch}:9`])
+      expect(offsets((yield* t.read("trimmed", undefined, 1000)).entries)).toEqual(range(851, 1000))
+
+      // a channel whose first entries were written without segments (as before them): appends from offset 121 on
+      // start no segment until the next one begins, and reads across both kinds are whole
+      const unlimited = yield* Redis.make({ url: server.url, keyPrefix })
+      const before = channelKeys(keyPrefix, "before")
+      for (const i of range(1, 120)) {
+        yield* Effect.promise(() =>
+          server.command(
+            "EVAL",
+            "local o = redis.call('HINCRBY', KEYS[1], 'top', 1) redis.call('HSET', KEYS[1], 'epoch', 'old') redis.call('XADD', KEYS[2], o .. '-0', ARGV[1], ARGV[2]) return o",
+            2,
+            before.meta,
+            before.stream,
+            encodeHeader(Date.now(), publication(i)),
+            publication(i).data
+          )
+        )
+      }
+      yield* Effect.forEach(range(121, 320), (i) => unlimited.append("before", publication(i)), { concurrency: 16 })
+      const started = yield* Effect.promise(() =>
+        server.command("EXISTS", `${before.segments}old:1`, `${before.segments}old:2`, `${before.segments}old:3`)
+      )
+      expect(started).toBe(2)
+      for (const since of [0, 99, 119, 150, 199, 200, 260]) {
+        const page = yield* unlimited.read("before", { epoch: "old", offset: since }, 1000)
+        expect(offsets(page.entries), `since ${since}`).toEqual(range(since + 1, 320))
+      }
+    })
+  )
+
   it.effect("retention, the idempotency window and cursor expiry follow the caller's Clock (TestClock here)", () =>
     Effect.gen(function* () {
       const t = yield* Redis.make({

@@ -7,10 +7,13 @@
  * them all. `{`, `}` and `%` in a channel or session name are percent-escaped, so a crafted name can neither
  * move the hash tag nor collide with another channel's keys.
  *
- * - `<prefix>{<channel>}:meta` — hash `{ epoch, top, oldest }` (oldest: see scripts.ts)
+ * - `<prefix>{<channel>}:meta` — hash `{ epoch, top, oldest, segs }` (oldest, segs: see scripts.ts)
  * - `<prefix>{<channel>}:log` — stream, entry id `<offset>-0`, one field: the entry's header, whose value is
  *   the entry's data
  * - `<prefix>{<channel>}:live` — pub/sub channel of announcements
+ * - `<prefix>{<channel>}:seg:<epoch>:<k>` — string, segment k of the epoch: the run (below) of offsets
+ *   k × SEGMENT_ENTRIES + 1 to (k + 1) × SEGMENT_ENTRIES, as far as they exist, written beside the stream by the
+ *   append script, so a read serves a page by concatenating strings instead of Lua tables from XRANGE (scripts.ts)
  * - `<prefix>{<channel>}:idem:<key>` — string, `<expiresAt>\n<announcement of the one entry>`
  * - `<prefix>cursors:{<session>}` — hash channel → `<epoch>:<offset>`, plus the session's expiry time
  *
@@ -26,6 +29,8 @@ import type { Entry, Publication } from "../Transport.ts"
 export interface ChannelKeys {
   readonly meta: string
   readonly stream: string
+  /** Prefix of the channel's segment keys; the script appends `<epoch>:<k>`. */
+  readonly segments: string
   /** The pub/sub channel announcing the channel's new entries. */
   readonly live: string
   /** Prefix of the channel's idempotency records; append the key. */
@@ -45,8 +50,17 @@ export const unescapeName = (escaped: string): string =>
 
 export const channelKeys = (keyPrefix: string, channel: string): ChannelKeys => {
   const base = `${keyPrefix}{${escapeName(channel)}}:`
-  return { meta: base + "meta", stream: base + "log", live: base + "live", idempotency: base + "idem:" }
+  return {
+    meta: base + "meta",
+    stream: base + "log",
+    segments: base + "seg:",
+    live: base + "live",
+    idempotency: base + "idem:"
+  }
 }
+
+/** Entries per segment (see the keys above): a page of 1,000 spans 10 or 11 segments. */
+export const SEGMENT_ENTRIES = 100
 
 export const cursorKey = (keyPrefix: string, session: string): string => `${keyPrefix}cursors:{${escapeName(session)}}`
 
@@ -67,8 +81,24 @@ export const decodeRun = (
   firstOffset: number,
   text: string,
   at = 0
-): Array<Entry> | undefined => {
+): Array<Entry> | undefined => decodeRange(channel, epoch, firstOffset, text, at, firstOffset, Infinity)?.entries
+
+/**
+ * Like decodeRun, but makes entries only for offsets `from` to `from + limit - 1`; the others are only counted
+ * (a page read from segments starts at its first segment's first entry and may run past the page). `total`: how
+ * many entries the run holds.
+ */
+export const decodeRange = (
+  channel: string,
+  epoch: string,
+  firstOffset: number,
+  text: string,
+  at: number,
+  from: number,
+  limit: number
+): { readonly entries: Array<Entry>; readonly total: number } | undefined => {
   const entries: Array<Entry> = []
+  let total = 0
   /**
    * The previous entry's event name, reused when the next has the same one (the usual run): a slice per entry
    * would each need hashing again wherever the name is looked up (codec maps, sets).
@@ -82,25 +112,19 @@ export const decodeRun = (
     const d = c < 0 ? -1 : text.indexOf("\n", c + 1)
     const e = d < 0 ? -1 : text.indexOf("\n", d + 1)
     if (e < 0) return undefined
-    const time = Number(text.slice(a + 1, b))
-    const version = Number(text.slice(b + 1, c))
     const eventEnd = e + 1 + Number(text.slice(c + 1, d))
     const dataEnd = eventEnd + Number(text.slice(d + 1, e))
-    if (!Number.isFinite(time) || !Number.isInteger(version)) return undefined
     if (!(eventEnd > e && dataEnd >= eventEnd && dataEnd <= text.length)) return undefined
-    if (eventEnd - e - 1 !== event.length || !text.startsWith(event, e + 1)) event = text.slice(e + 1, eventEnd)
-    entries.push({
-      channel,
-      epoch,
-      offset: firstOffset + entries.length,
-      event,
-      data: text.slice(eventEnd, dataEnd),
-      version,
-      time
-    })
+    const offset = firstOffset + total++
     at = dataEnd
+    if (offset < from || entries.length >= limit) continue
+    const time = Number(text.slice(a + 1, b))
+    const version = Number(text.slice(b + 1, c))
+    if (!Number.isFinite(time) || !Number.isInteger(version)) return undefined
+    if (eventEnd - e - 1 !== event.length || !text.startsWith(event, e + 1)) event = text.slice(e + 1, eventEnd)
+    entries.push({ channel, epoch, offset, event, data: text.slice(eventEnd, dataEnd), version, time })
   }
-  return entries
+  return { entries, total }
 }
 
 /** An announcement, or an idempotency record after its expiry line: `<epoch>\n<first offset>\n<run>`. */
