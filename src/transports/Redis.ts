@@ -9,8 +9,11 @@
  *   appends made to one channel in the same tick share one script call and one announcement (redis/Batcher.ts);
  *   each still gets its own entry, or the call's error.
  * - Read is one Lua script too, returning the page as one string (cheaper for this node than an XRANGE reply of
- *   many small strings). There is no read-ahead: a page read before a subscriber joined the live feed carries a
- *   top from before it joined, and the live feed's gap fill must never act on such a top.
+ *   many small strings): the channel's segments it spans — each 100 entries' run, written beside the stream by
+ *   the append script — or, where a segment is missing, the stream's fields; the node cuts the page out of the
+ *   segments and checks that they hold what they must (`segmentsHold`), else reads the stream. The transport
+ *   itself reads no page ahead: a page read before a subscriber joined the live feed carries a top from before it
+ *   joined, and the live feed's gap fill must never act on such a top.
  * - Live delivery uses ONE subscriber connection per transport (per node), subscribed per channel with local
  *   reference counting; redis/LiveFeed.ts orders announcements per listener, skips duplicates and fills gaps from
  *   the stream. After the subscriber reconnects, every channel is checked for entries missed meanwhile.

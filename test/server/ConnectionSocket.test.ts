@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
 import { ConnectionSocket, type SocketOwner } from "../../src/server/ConnectionSocket.ts"
+import { until } from "../support/until.ts"
 
 const servers: Array<WebSocketServer> = []
 afterEach(() => {
@@ -21,11 +22,6 @@ const recordingOwner = () => {
     onSocketGone: () => void events.push("gone")
   }
   return { owner, events }
-}
-
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  return check()
 }
 
 describe("ConnectionSocket", () => {

@@ -6,14 +6,11 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { TidingsServer } from "../../src/server/Server.ts"
+import { until } from "../support/until.ts"
 import { connect, next } from "./support/session.ts"
 import { testServerLayer } from "./support/testServer.ts"
 
-const until = (check: () => boolean) =>
-  Effect.promise(async () => {
-    for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20))
-    return check()
-  })
+const settled = (check: () => boolean) => Effect.promise(() => until(check))
 
 layer(testServerLayer(), { excludeTestServices: true })("server sockets", (it) => {
   it.effect(
@@ -38,13 +35,13 @@ layer(testServerLayer(), { excludeTestServices: true })("server sockets", (it) =
     Effect.gen(function* () {
       const server = yield* TidingsServer
       // the previous test's client is gone first
-      expect(yield* until(() => server.stats.connectionsOpen === 0)).toBe(true)
+      expect(yield* settled(() => server.stats.connectionsOpen === 0)).toBe(true)
       const closing = yield* connect(server.url, { sub: "leaver" })
       const cut = yield* connect(server.url, { sub: "cutter" })
       expect(server.stats.connectionsOpen).toBe(2)
       closing.ws.close()
       cut.ws.terminate()
-      expect(yield* until(() => server.stats.connectionsOpen === 0)).toBe(true)
+      expect(yield* settled(() => server.stats.connectionsOpen === 0)).toBe(true)
     })
   )
 })
