@@ -235,8 +235,8 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       ...(full ? brokers.map((t) => base("replay", "tidings", t, 10)) : []),
       ...brokers.map((t) => base("publish", "tidings", t)),
       base("http", "tidings", "memory"),
-      // memory per idle connection and setup rate need many connections to rise above RSS noise: at 5,000 the same
-      // server's figure moved by 0.5 KiB between runs, at 10,000 by about half that (docs/performance.md, memory)
+      // memory per idle connection and setup rate need many connections to rise above RSS noise: at 5,000 bare ws
+      // read 2.2 to 3.2 KiB over nine runs, at 10,000 2.8 to 3.2 over thirteen (docs/performance.md, memory)
       ...(["tidings", "ws", "socketio"] as const).map((s) => base("hold", s, "memory", 10_000))
     ]
   }
