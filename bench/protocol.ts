@@ -10,6 +10,7 @@
  * the numbers without a JSON.parse per delivery (loadgen/scan.ts). It owns no transport or socket code.
  */
 import { Schema } from "effect"
+import { SignJWT } from "jose"
 import * as Protocol from "../src/protocol/Protocol.ts"
 
 export const Tick = Schema.Struct({ s: Schema.Int, i: Schema.Int, t: Schema.Number, m: Schema.Int, p: Schema.String })
@@ -37,6 +38,18 @@ export const benchSubprotocol = "tidings.bench.v1.json"
 
 /** The HS256 secret the bench server and load generator share (loopback only; not a real secret). */
 export const benchSecret = "tidings-bench-secret-not-for-production-0123456789"
+
+const benchKey = new TextEncoder().encode(benchSecret)
+
+/**
+ * A bench client's token: its user, read rights on every bench channel, and an expiry an hour away, as production
+ * tokens have one (a server may keep per-connection state for it: that belongs in the memory figure).
+ */
+export const benchToken = (user: string): Promise<string> =>
+  new SignJWT({ sub: user, channels: ["bench:*"] })
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime("1h")
+    .sign(benchKey)
 
 /** The API key of the bench server's HTTP publish endpoint. */
 export const benchApiKey = "tidings-bench-api-key"

@@ -5,11 +5,10 @@
  * and resume (reconnect storm), verify channel continuity. It only ever connects to the URL it is given (the
  * orchestrator passes 127.0.0.1) and exits with the orchestrator or at its deadline.
  */
-import { SignJWT } from "jose"
 import * as Histogram from "../histogram.ts"
 import { emit, flag, serve } from "../ipc.ts"
 import { fdLimit } from "../procstat.ts"
-import { benchSecret, fanoutChannel, nowMs, padFor, personalChannelOf, userOf } from "../protocol.ts"
+import { benchToken, fanoutChannel, nowMs, padFor, personalChannelOf, userOf } from "../protocol.ts"
 import { type BenchClient, type ClientEnv, type ClientKind, within } from "./BenchClient.ts"
 import { Recorder } from "./Recorder.ts"
 import { SocketIoClient } from "./SocketIoClient.ts"
@@ -45,9 +44,7 @@ if (ackMs > 0) {
   ).unref()
 }
 
-const secret = new TextEncoder().encode(benchSecret)
-const sign = (index: number) =>
-  new SignJWT({ sub: userOf(index), channels: ["bench:*"] }).setProtectedHeader({ alg: "HS256" }).sign(secret)
+const sign = (index: number) => benchToken(userOf(index))
 
 /** Runs `task` over `items` with at most `concurrency` in flight. */
 const pool = async <T>(items: ReadonlyArray<T>, concurrency: number, task: (item: T) => Promise<void>) => {

@@ -7,9 +7,8 @@
  */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { SignJWT } from "jose"
 import { WireSocket } from "../loadgen/WireSocket.ts"
-import { benchSecret, benchSubprotocol } from "../protocol.ts"
+import { benchSubprotocol, benchToken } from "../protocol.ts"
 
 const count = Number(process.argv[2] ?? 4000)
 const concurrency = Number(process.argv[3] ?? 64)
@@ -31,12 +30,7 @@ const serverCpu = () => {
   return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 }
 }
 
-const key = new TextEncoder().encode(benchSecret)
-const tokens = await Promise.all(
-  Array.from({ length: count }, (_, i) =>
-    new SignJWT({ sub: `user-${i}`, channels: ["bench:*"] }).setProtectedHeader({ alg: "HS256" }).sign(key)
-  )
-)
+const tokens = await Promise.all(Array.from({ length: count }, (_, i) => benchToken(`user-${i}`)))
 const upgraded: Array<number> = []
 const welcomed: Array<number> = []
 const sockets: Array<WireSocket> = []

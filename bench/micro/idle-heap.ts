@@ -1,19 +1,18 @@
 /**
  * Where a server's memory per idle connection goes: starts the bench server (`tidings`, memory transport) or the
  * bare `ws` baseline in its own process, opens 50 connections, takes a heap snapshot, opens N more (tidings ones
- * authenticate and subscribe to bench:fanout, as in the bench), takes another, and prints per added connection the
- * JS heap in use and the snapshot's growth by object kind (constructor name for objects, closures and native
- * objects). RSS is the bench's figure (`--scenario hold`): taking a snapshot grows it by far more than the
+ * authenticate with a token that expires in an hour and subscribe to bench:fanout, as in the bench), takes
+ * another, and prints per added connection the JS heap in use and the snapshot's growth by object kind
+ * (constructor name for objects, closures and native objects). RSS is the bench's figure (`--scenario hold`): taking a snapshot grows it by far more than the
  * connections do. Snapshots are written to a temporary directory and removed.
  * Run: node --import tsx bench/micro/idle-heap.ts [tidings|ws, default tidings] [connections, default 3000]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { SignJWT } from "jose"
 import { Child } from "../child.ts"
 import { WireSocket } from "../loadgen/WireSocket.ts"
-import { benchSecret, benchSubprotocol, fanoutChannel } from "../protocol.ts"
+import { benchSubprotocol, benchToken, fanoutChannel } from "../protocol.ts"
 
 const kind = process.argv[2] === "ws" ? "ws" : "tidings"
 const count = Number(process.argv[3] ?? 3000)
@@ -27,14 +26,11 @@ const server = await Child.spawn<{ port: number }>({
   fdLimit: count + warm + 1000
 })
 const url = kind === "tidings" ? `ws://127.0.0.1:${server.info.port}/ws` : `ws://127.0.0.1:${server.info.port}`
-const key = new TextEncoder().encode(benchSecret)
 const sockets: Array<WireSocket> = []
 
 /** Opens one connection; a tidings one is ready once subscribed, a ws one once open. */
 const open = async (index: number): Promise<void> => {
-  const token = await new SignJWT({ sub: `u${index}`, channels: ["bench:*"] })
-    .setProtectedHeader({ alg: "HS256" })
-    .sign(key)
+  const token = await benchToken(`u${index}`)
   await new Promise<void>((resolve, reject) => {
     const socket = new WireSocket(
       url,

@@ -100,6 +100,8 @@ export const publish =
 
 /** Heartbeats and cursor saves are spread over this many slices of their interval. */
 const TIMER_SLICES = 10
+/** How often every connection's token expiry is checked (Connection.checkExpiry): warnings and closes are at most this late. */
+const EXPIRY_CHECK_MS = 250
 
 /** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
 const newId = (bytes: number): string => pooledRandom(bytes).toString("base64url")
@@ -360,12 +362,19 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       if (writes.length > 0) fork(Effect.all(writes, { concurrency: 64, discard: true }).pipe(Effect.ignore))
     })
 
+    // token expiry: one timer for all connections instead of two per connection
+    const expiry = setInterval(() => {
+      const at = now()
+      for (const connection of connections) connection.checkExpiry(at)
+    }, EXPIRY_CHECK_MS)
+
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         // new upgrades get 503 "draining" until the HTTP server is closed
         draining = true
         clearInterval(heartbeat)
         clearInterval(cursorFlush)
+        clearInterval(expiry)
         // jobs end first, so their final events (a run's "cancelled" completion) reach connected clients
         yield* jobs.interruptAll
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }

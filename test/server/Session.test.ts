@@ -30,6 +30,9 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 400 }
         client.ws.on("message", (d) => d.toString().includes('"ping"') && client.send({ type: "pong" }))
         const warning = yield* next(client, (f) => f.type === "session_update" && f.status === "expiring_soon", 4000)
         expect(warning.expiresInMs).toBeLessThanOrEqual(1600)
+        expect(warning.expiresInMs).toBeGreaterThan(1000)
+        // the expiry check runs every 250 ms: the warning must not repeat while the token is still the old one
+        yield* Effect.sleep("600 millis")
         client.send({
           type: "authenticate",
           token: yield* Effect.promise(() => sign({ sub: "tina" }, { expiresInSeconds: 60 }))
@@ -37,6 +40,8 @@ layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500, heartbeatMs: 400 }
         yield* next(client, (f) => f.type === "session_update" && f.status === "refreshed")
         yield* Effect.sleep("3 seconds")
         expect(client.ws.readyState).toBe(1)
+        // warned once for the old token, not at every check
+        expect(client.frames.filter((f) => f.type === "session_update" && f.status === "expiring_soon")).toHaveLength(1)
         // a refresh for another subject is refused and changes nothing
         client.send({ type: "authenticate", token: yield* Effect.promise(() => sign({ sub: "mallory" })) })
         expect(yield* next(client, (f) => f.type === "error" && f.code === "forbidden")).toBeDefined()
