@@ -100,7 +100,10 @@ export const publish =
 
 /** Heartbeats and cursor saves are spread over this many slices of their interval. */
 const TIMER_SLICES = 10
-/** How often every connection's token expiry is checked (Connection.checkExpiry): warnings and closes are at most this late. */
+/**
+ * How often every connection's token expiry is checked (Connection.checkExpiry): warnings and closes come at most
+ * this late.
+ */
 const EXPIRY_CHECK_MS = 250
 
 /** A random id as one flat string (a UUID is assembled from pieces V8 keeps apart: ~0.6 KiB per connection). */
