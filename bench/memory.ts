@@ -17,7 +17,6 @@ export interface SettledMemory {
   /** Resident bytes of V8's young generation (new space and new large-object space), empty after the GC. */
   readonly young: number
   readonly gc: boolean
-  readonly detail?: Record<string, number>
 }
 
 const youngResident = (): number => {
@@ -30,27 +29,13 @@ const youngResident = (): number => {
   return bytes
 }
 
-const detail = () => {
-  const d: Record<string, number> = {}
-  for (const space of getHeapSpaceStatistics()) {
-    d[`${space.space_name}.phys`] = space.physical_space_size
-    d[`${space.space_name}.used`] = space.space_used_size
-  }
-  const m = process.memoryUsage()
-  d.external = m.external
-  d.arrayBuffers = m.arrayBuffers
-  d.heapTotal = m.heapTotal
-  d.heapUsed = m.heapUsed
-  return d
-}
 export const settledRss = async (): Promise<SettledMemory> => {
   let last = Number.POSITIVE_INFINITY
   for (let i = 0; i < 12; i++) {
     gc?.()
     await new Promise((resolve) => setTimeout(resolve, 150))
     const rss = process.memoryUsage().rss
-    if (Math.abs(rss - last) < last * 0.002)
-      return { rss, young: youngResident(), gc: gc !== undefined, detail: detail() }
+    if (Math.abs(rss - last) < last * 0.002) return { rss, young: youngResident(), gc: gc !== undefined }
     last = rss
   }
   return { rss: process.memoryUsage().rss, young: youngResident(), gc: gc !== undefined }
