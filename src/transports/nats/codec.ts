@@ -142,12 +142,15 @@ export const decodeDelivered = (channel: string, message: Msg): Stored | undefin
     return message.reply ? decode(channel, 0, message.headers, message.data) : undefined
   }
   const headerLength = message._msg.hdr
-  if (headerLength <= 0 || message._msg.reply === undefined) return undefined
+  if (headerLength <= 0) return undefined
   const bytes = message._rdata
   const base = bytes.byteOffset
   // Messages read from one socket chunk share its memory: one Buffer view over it serves them all.
   if (chunk.buffer !== bytes.buffer) chunk = Buffer.from(bytes.buffer)
-  if (!scanWritten(chunk, base, base + headerLength) && !scanHeaders(chunk, base, base + headerLength)) return undefined
+  // A status message's header block starts "NATS/1.0 404 …", so it never takes the fast path.
+  if (!scanWritten(chunk, base, base + headerLength)) {
+    if (message._msg.reply === undefined || !scanHeaders(chunk, base, base + headerLength)) return undefined
+  }
   return build(
     channel,
     0,
@@ -220,11 +223,11 @@ const writtenKeys = scannedNames.map((key) => ascii(`${key}: `))
  * delivery keeps a message's headers as they were published, so every entry this transport wrote takes it.
  */
 const scanWritten = (bytes: Uint8Array, from: number, end: number): boolean => {
-  if (!startsWith(bytes, from, end, statusLine)) return false
+  if (!matches(bytes, from, end, statusLine, statusWords)) return false
   let at = from + statusLine.length
   for (let key = 0; key < writtenKeys.length; key++) {
     const name = writtenKeys[key]!
-    if (!startsWith(bytes, at, end, name)) return false
+    if (!matches(bytes, at, end, name, writtenWords[key]!)) return false
     const start = at + name.length
     let stop = start
     while (stop < end && bytes[stop] !== cr) stop++
@@ -233,6 +236,26 @@ const scanWritten = (bytes: Uint8Array, from: number, end: number): boolean => {
     found[2 * key + 1] = stop
     at = stop + 2
   }
+  return true
+}
+
+/** The four bytes of `bytes` at `i` as one little-endian number. */
+const wordAt = (bytes: Uint8Array, i: number): number =>
+  bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)
+
+const wordsOf = (key: Uint8Array): Int32Array => {
+  const words = new Int32Array(key.length >> 2)
+  for (let i = 0; i < words.length; i++) words[i] = wordAt(key, 4 * i)
+  return words
+}
+const statusWords = wordsOf(statusLine)
+const writtenWords = writtenKeys.map(wordsOf)
+
+/** `startsWith(bytes, start, end, key)` four bytes at a time (`words`: `key`'s whole words, from `wordAt`). */
+const matches = (bytes: Uint8Array, start: number, end: number, key: Uint8Array, words: Int32Array): boolean => {
+  if (end - start < key.length) return false
+  for (let w = 0; w < words.length; w++) if (wordAt(bytes, start + 4 * w) !== words[w]) return false
+  for (let i = 4 * words.length; i < key.length; i++) if (bytes[start + i] !== key[i]) return false
   return true
 }
 
