@@ -221,7 +221,7 @@ describeNats("ParserSwap on a nats-server", () => {
     expect(received).toEqual(["still here"])
   })
 
-  it.effect("is installed by the transport, which warns when it cannot", () =>
+  it.effect("is installed by the transport without a warning", () =>
     Effect.gen(function* () {
       const logged: Array<string> = []
       const capture = Logger.make((options) => void logged.push(JSON.stringify(options.message)))

@@ -27,8 +27,9 @@ export const installFastParser = (nc: NatsConnection): boolean => {
     configurable: true,
     enumerable: descriptor.enumerable ?? true,
     get: () => parser,
-    set: (next: { readonly dispatcher?: unknown }) => {
-      parser = new FastParser(next.dispatcher instanceof ProtocolHandler ? next.dispatcher : protocol)
+    // nats.js assigns `new Parser(this)`: the dispatcher is always the protocol handler itself
+    set: () => {
+      parser = new FastParser(protocol)
     }
   })
   return true
