@@ -515,6 +515,50 @@ describeNats("NATS transport during a server outage", () => {
     30_000
   )
 
+  // As nats-server shuts down, a publish can find no stream (JetStream stops first) and the transport checks the
+  // stream; that check must fail with the connection like every other request, not wait for the request timeout
+  // (it did, 5 s, and every append queued behind it waited too).
+  it.live(
+    "appends running while the server shuts down fail at once, none waits for the request timeout",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startNatsServer({ binary: binary! })),
+          (s) => Effect.promise(() => s.close())
+        )
+        const t: TransportShape = yield* Nats.make({ url: server.url, ...names(), reconnectWaitMs: 100 })
+        let stop = false
+        const durations: Array<number> = []
+        const appending = yield* Effect.forkChild(
+          Effect.forEach(
+            range(1, 4),
+            (k) =>
+              Effect.gen(function* () {
+                for (let i = 1; !stop; i++) {
+                  const started = performance.now()
+                  const result = yield* Effect.result(t.append(`shutdown-${k}`, publication(i)))
+                  if (result._tag === "Failure") durations.push(performance.now() - started)
+                  yield* Effect.sleep(5)
+                }
+              }),
+            { concurrency: "unbounded" }
+          )
+        )
+        for (let cycle = 0; cycle < 5; cycle++) {
+          yield* Effect.sleep(300)
+          yield* Effect.promise(() => server.stop())
+          yield* Effect.sleep(300)
+          yield* Effect.promise(() => server.restart())
+          yield* eventuallyEffect("healthy again", t.healthy, 10_000)
+        }
+        stop = true
+        yield* Fiber.join(appending)
+        expect(durations.length).toBeGreaterThan(0)
+        expect(Math.max(...durations)).toBeLessThan(1000)
+      }),
+    60_000
+  )
+
   // nats.js 3.4's ordered consumer, re-created after a server restart, pulls 0 messages and stalls for 30 s when
   // a pull was lost with the old server (appends kept coming until it stopped): the feed must not rely on it.
   it.live(
