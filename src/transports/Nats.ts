@@ -208,14 +208,15 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     yield* Effect.addFinalizer(() => Effect.sync(() => pager.closeAll()))
     const log = new ChannelLog(link, pager, { retention: resolved.retention })
     const feed = new LiveFeed(link, log, () => clock.currentTimeMillisUnsafe())
-    // Stream repairs go through `call` like every other request: refused at once while the connection is down and
-    // rejected when it drops. nats.js holds a request across a disconnect until its timeout, so an append that
-    // found no stream as the server shut down waited 5 s, and every append queued behind the same repair too.
-    const cursors = new Cursors(link, bucket, () => link.call(() => ensureStream(jsm, cursorSpec)).then(() => {}))
+    const cursors = new Cursors(link, bucket, () => ensureStream(jsm, cursorSpec).then(() => {}))
     const watcher = new StreamWatcher(jsm, channelSpec, created, () => {
       log.invalidateAll()
       feed.restart()
     })
+    // The repair goes through `call` like every other request (Cursors.ts does the same with its own): refused at
+    // once while the connection is down and rejected when it drops. nats.js holds a request across a disconnect
+    // until its timeout, so an append that found no stream as the server shut down waited 5 s, and every append
+    // queued behind the same repair too.
     link.recoverStream = () => link.call(() => watcher.sync())
 
     yield* Effect.addFinalizer(() => Effect.promise(() => feed.close()))
