@@ -6,18 +6,18 @@
  * Run: node --import tsx bench/micro/nats-parse.ts [rounds, default 3]
  */
 import { type Dispatcher, MsgImpl, Parser, type ParserEvent, type ProtocolHandler } from "@nats-io/nats-core/internal"
-import type { Msg } from "@nats-io/transport-node"
-import { decodeDelivered } from "../../src/transports/nats/codec.ts"
+import type { Msg, MsgHdrsImpl } from "@nats-io/transport-node"
+import { decodeDelivered, entryHeaders } from "../../src/transports/nats/codec.ts"
 import { FastParser } from "../../src/transports/nats/FastParser.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
 const messages = 1000
 const parts: Array<Buffer> = []
 for (let i = 0; i < messages; i++) {
-  const headers =
-    `NATS/1.0\r\nTidings-Epoch: AbCdEfGhIjKl\r\nTidings-Offset: ${10_000 + i}\r\nTidings-Event: tick\r\n` +
-    `Tidings-Version: 1\r\nTidings-Time: 1764000000000\r\nTidings-Stored-At: 1764000000001\r\n` +
-    `Nats-Expected-Last-Subject-Sequence: ${20_000 + i}\r\n\r\n`
+  // the header block exactly as the transport stores it (stored headers are delivered as published)
+  const publication = { event: "tick", data: "", version: 1, time: 1_764_000_000_000 }
+  const stored = entryHeaders("AbCdEfGhIjKl", 10_000 + i, publication, 1_764_000_000_001, 20_000 + i, undefined)
+  const headers = Buffer.from((stored as MsgHdrsImpl).encode()).toString("latin1")
   const payload = headers + JSON.stringify({ n: i, pad: "x".repeat(80) })
   const reply = `$JS.ACK.TIDINGS.abcdefghijklmnopqrstuv.1.${123_456 + i}.${1234 + i}.1764000000000000000.${8765 - i}`
   const line = `HMSG tidings.YmVuY2g6ZmFub3V0 12 ${reply} ${headers.length} ${payload.length}\r\n`

@@ -449,14 +449,17 @@ describeNats("NATS transport", () => {
 })
 
 describeNats("NATS transport during a server outage", () => {
+  /** A nats-server of the test's own, which it may stop and restart; closed with the test's scope. */
+  const privateServer = Effect.acquireRelease(
+    Effect.promise(() => startNatsServer({ binary: binary! })),
+    (s) => Effect.promise(() => s.close())
+  )
+
   it.live(
     "refuses appends fast with a retryable error, turns unhealthy, recovers by itself and resumes listeners",
     () =>
       Effect.gen(function* () {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServer({ binary: binary! })),
-          (s) => Effect.promise(() => s.close())
-        )
+        const server = yield* privateServer
         const n = names()
         const t: TransportShape = yield* Nats.make({
           url: server.url,
@@ -522,10 +525,7 @@ describeNats("NATS transport during a server outage", () => {
     "appends running while the server shuts down fail at once, none waits for the request timeout",
     () =>
       Effect.gen(function* () {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServer({ binary: binary! })),
-          (s) => Effect.promise(() => s.close())
-        )
+        const server = yield* privateServer
         const t: TransportShape = yield* Nats.make({ url: server.url, ...names(), reconnectWaitMs: 100 })
         let stop = false
         const durations: Array<number> = []
@@ -565,10 +565,7 @@ describeNats("NATS transport during a server outage", () => {
     "listeners keep hearing, at once, after a restart that cut a busy feed",
     () =>
       Effect.gen(function* () {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(() => startNatsServer({ binary: binary! })),
-          (s) => Effect.promise(() => s.close())
-        )
+        const server = yield* privateServer
         const t: TransportShape = yield* Nats.make({ url: server.url, ...names(), reconnectWaitMs: 200 })
         const heard = collector()
         yield* t.listen("c", heard.listener)
