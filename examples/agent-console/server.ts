@@ -9,14 +9,14 @@
  * - `POST /api/runs`: a backend starts a run for a user — the query comes in over HTTP, the events go out over
  *   that user's socket; the page learns of the run from its personal channel `user:<id>`.
  *
- * What it leaves out, on purpose: a real login (a cookie names a demo user), and durable runs. A run lives in
- * the process that started it, as the simulated agent keeps it in memory. Stop that process and the run stops:
- * on a graceful stop (Ctrl-C, SIGTERM) each run publishes a final "stopped" completion before the page is
- * disconnected; on a crash it just ends. With the memory transport the run's log goes with the process too, so
- * a page that reconnects after a restart is told its position is from a lost stream (a `reset`) and says the
- * run was lost. With Redis or NATS the log outlives every process: a page whose server restarts resumes from
- * its position with nothing missed or repeated, and a run started on another node keeps going meanwhile. The
- * commands for a run (cancel, feedback) must reach the node that runs it; this example does no such routing.
+ * Runs are durable runs (src/runs) of the simulated agent, in this process's memory: they end with the process.
+ * On a graceful stop (Ctrl-C, SIGTERM) each run publishes a final "stopped" completion before the page is
+ * disconnected; on a crash it just ends. With the memory transport the run's log goes with the process too, so a
+ * page that reconnects after a restart is told its position is from a lost stream (a `reset`) and says the run
+ * was lost. With Redis or NATS the log outlives every process: a page whose server restarts resumes from its
+ * position with nothing missed or repeated, and a run started on another node keeps going meanwhile. Runs that
+ * outlive their process too, and commands that reach a run from any node, are `tidings serve --role` with a
+ * database (docs/runs.md); this example keeps to one process's runs.
  *
  * Configuration (environment): AGENT_CONSOLE_HOST (127.0.0.1), AGENT_CONSOLE_PORT (4100; 0 picks a free one),
  * AGENT_CONSOLE_BEAT_MS (500: the pace of the simulated agent), AGENT_CONSOLE_STEPS (5; the checkpoint is at
@@ -34,16 +34,10 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Config, Context, Effect, Exit, FiberSet, Layer, Option, Redacted, Schema } from "effect"
 import { build } from "esbuild"
 import { SignJWT } from "jose"
-import { type AgentCommandPayload, AgentProtocol, CommandsV2 } from "../../src/protocol/agent/index.ts"
-import {
-  type CommandContext,
-  type Handlers,
-  makeJobs,
-  type Publish,
-  SimulatedAgent,
-  layer as serverLayer,
-  TidingsServer
-} from "../../src/server/index.ts"
+import * as SimulatedAgent from "../../src/agent/SimulatedAgent.ts"
+import { AgentProtocol, CommandsV2 } from "../../src/protocol/agent/index.ts"
+import { RunClient } from "../../src/runs/index.ts"
+import { type Publish, layer as serverLayer, TidingsServer } from "../../src/server/index.ts"
 import { TransportKind, layerConfig as transportFromConfig } from "../../src/transports/index.ts"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
@@ -74,16 +68,6 @@ const StartRunRequest = Schema.Struct({
   mode: Schema.optionalKey(CommandsV2.Mode)
 })
 const decodeStartRun = Schema.decodeUnknownResult(StartRunRequest)
-
-// ---- runs ------------------------------------------------------------------------------------------------------
-
-/**
- * One registry of runs for both ways of starting one (a socket command, `POST /api/runs`), so that the page can
- * cancel or answer a run a backend started. The server's own per-command registry would not see runs started
- * over HTTP. `stopAll` runs before the tidings server shuts down, so each run's final event still reaches the
- * pages following it.
- */
-const makeRuns = Effect.map(makeJobs, (jobs) => ({ jobs, stopAll: jobs.interruptAll }))
 
 // ---- auth ------------------------------------------------------------------------------------------------------
 
@@ -198,39 +182,25 @@ const program = Effect.gen(function* () {
   http.on("request", starting)
   const port = yield* listen(http, config.host, config.port)
 
-  const runs = yield* makeRuns
-  const agent = SimulatedAgent.make({ beatMs: config.beatMs, steps: config.steps })
-  const handlers: Handlers<AgentProtocol> = {
-    start: (payload, context) => agent.start(payload, { ...context, jobs: runs.jobs }),
-    cancel: (payload, context) => agent.cancel(payload, { ...context, jobs: runs.jobs }),
-    feedback: (payload, context) => agent.feedback(payload, { ...context, jobs: runs.jobs })
-  }
-
+  // The server's shutdown stops the runs first (they end with this process), so their final events still
+  // reach the pages following them; then tidings sends goaway and closes the sockets, then the HTTP server closes.
   const built = yield* Layer.build(
     serverLayer({
       protocol: AgentProtocol,
-      handlers,
+      handlers: SimulatedAgent.handlers,
       auth: { secret: secretText },
       server: http,
       apiKey
-    }).pipe(Layer.provide(transportFromConfig()))
+    }).pipe(
+      Layer.provideMerge(SimulatedAgent.runs({ beatMs: config.beatMs, steps: config.steps })),
+      Layer.provide(transportFromConfig())
+    )
   )
   const server = Context.get(built, TidingsServer)
-  // Finalizers run last-added first: runs end (and say so) while pages are still connected, then tidings
-  // sends goaway and closes the sockets, then the HTTP server closes.
-  yield* Effect.addFinalizer(() => runs.stopAll)
+  const runs = Context.get(built, RunClient)
 
   const publish: Publish<AgentProtocol> = (channel, event, data, options) =>
     server.publishUnknown(channel, event, data, options)
-  /** What a run started over HTTP sees as its caller: the user it runs for, reached through their sockets. */
-  const backendContext = (user: string): CommandContext<AgentProtocol> => ({
-    user,
-    session: "backend",
-    connection: "http",
-    canRead: () => true,
-    publish,
-    jobs: runs.jobs
-  })
 
   const runPromise = yield* FiberSet.makeRuntimePromise()
 
@@ -239,8 +209,8 @@ const program = Effect.gen(function* () {
    * announcement cannot be published (the broker is down), the run has started all the same: the backend gets
    * its id and the failure is logged, rather than a retry starting a second run.
    */
-  const startForUser = (user: string, payload: AgentCommandPayload<"start">) =>
-    agent.start(payload, backendContext(user)).pipe(
+  const startForUser = (user: string, input: typeof SimulatedAgent.Input.Type) =>
+    runs.start(SimulatedAgent.run, { owner: user, input, maxActive: SimulatedAgent.MAX_RUNS_PER_USER }).pipe(
       Effect.tap(({ channel }) =>
         publish(`user:${user}`, "user_activity", { user: "backend", action: "run_started", target: channel }).pipe(
           Effect.catch((error) => Effect.logWarning(`could not announce ${channel} to ${user}: ${error.message}`))
@@ -266,7 +236,11 @@ const program = Effect.gen(function* () {
     const started = await runPromise(startForUser(user, { query, mode: mode ?? "auto" }))
     if (started._tag === "Success") return json(res, 202, started.success)
     const error = started.failure
-    return json(res, error._tag === "RunLimitReached" ? 429 : 400, error)
+    if (error._tag === "RunLimitExceeded") {
+      return json(res, 429, { error: "run_limit", message: error.message, limit: error.limit })
+    }
+    res.setHeader("retry-after", String(Math.ceil(error.retryAfterMs / 1000)))
+    return json(res, 503, { error: "unavailable", message: error.message })
   }
 
   const sendToken = async (req: IncomingMessage, res: ServerResponse) => {

@@ -1,44 +1,67 @@
 #!/usr/bin/env node
 /**
- * The `tidings` command. `tidings serve` runs a standalone server speaking the built-in agent protocol with
- * the simulated agent as its command handlers (a development stand-in; applications embed the Layer with their
- * own handlers). Configured by environment variables, which flags override (`tidings serve --help`).
+ * The `tidings` command. `tidings serve` runs a standalone server speaking the built-in agent protocol, hosting
+ * the simulated agent as a durable run (a development stand-in; applications embed the Layers with their own
+ * runs and handlers). `--role` picks what the process does: `gateway` (sockets, HTTP, auth; commands runs),
+ * `worker` (executes runs; only /healthz, /readyz and /metrics on its port) or `all` (both, the default). Roles
+ * other than `all` need a database (`--database-url`), which the processes share.
+ * Configured by environment variables, which flags override (`tidings serve --help`).
  * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0; a failed start exits 1.
  */
 import { writeSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, References } from "effect"
 import { SignJWT } from "jose"
+import * as SimulatedAgent from "../agent/SimulatedAgent.ts"
 import { AgentProtocol } from "../protocol/agent/index.ts"
-import * as SimulatedAgent from "../server/agent/SimulatedAgent.ts"
+import type { Storage } from "../runs/RunsLayer.ts"
+import { RunsStatus } from "../runs/RunsStatus.ts"
 import { anonymousOf, ServeConfig } from "../server/Config.ts"
 import * as Server from "../server/Server.ts"
+import * as StatusServer from "../server/StatusServer.ts"
 import * as Transports from "../transports/fromConfig.ts"
+import { Transport } from "../transports/Transport.ts"
 
 const usage = `Usage: tidings serve [options]
 
 Options (each also an environment variable):
-  --port N              TIDINGS_PORT             listen port (default 4000)
+  --role R              TIDINGS_ROLE             gateway | worker | all (default all); gateway and worker
+                                                 need --database-url
+  --port N              TIDINGS_PORT             listen port (default 4000; a worker serves only
+                                                 /healthz, /readyz and /metrics there)
   --host H              TIDINGS_HOST             bind address (default 127.0.0.1)
   --backlog N           TIDINGS_BACKLOG          accept queue length (default 4096, capped by net.core.somaxconn)
   --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
   --redis-url URL       REDIS_URL                Redis for --transport redis
   --nats-url URL        NATS_URL                 NATS for --transport nats
+  --database-url URL    TIDINGS_DATABASE_URL     PostgreSQL for runs shared by processes (default: none,
+                                                 runs in memory, ending with the process)
+  --runner-host H       TIDINGS_RUNNER_HOST      address other processes reach this worker at (default
+                                                 127.0.0.1)
+  --runner-port N       TIDINGS_RUNNER_PORT      this worker's cluster port (default 34431)
   --jwt-secret S        TIDINGS_JWT_SECRET       HS256 secret for client tokens
   --jwks-url URL        TIDINGS_JWKS_URL         JWKS for asymmetric client tokens
   --api-key K           TIDINGS_API_KEY          key for POST /v1/channels/:channel/events
   --anonymous PATTERNS  TIDINGS_ANONYMOUS_CHANNELS  allow anonymous clients to read these channel patterns
   --env E               TIDINGS_ENV              development (default) | production
   --log-level L         TIDINGS_LOG_LEVEL        Trace | Debug | Info | Warn | Error (default Info)
+
+Runs (environment only): TIDINGS_RUNS_START_TIMEOUT_MS (5000: a start no worker began by then answers
+unavailable), TIDINGS_RUNS_LOCK_EXPIRATION_MS (10000) and TIDINGS_RUNS_LOCK_REFRESH_MS (2000): a worker's shard
+locks; TIDINGS_AGENT_BEAT_MS (250) and TIDINGS_AGENT_STEPS (5): the simulated agent's pace.
 `
 
 const flagToEnv: Record<string, string> = {
+  role: "TIDINGS_ROLE",
   port: "TIDINGS_PORT",
   host: "TIDINGS_HOST",
   backlog: "TIDINGS_BACKLOG",
   transport: "TIDINGS_TRANSPORT",
   "redis-url": "REDIS_URL",
   "nats-url": "NATS_URL",
+  "database-url": "TIDINGS_DATABASE_URL",
+  "runner-host": "TIDINGS_RUNNER_HOST",
+  "runner-port": "TIDINGS_RUNNER_PORT",
   "jwt-secret": "TIDINGS_JWT_SECRET",
   "jwks-url": "TIDINGS_JWKS_URL",
   "api-key": "TIDINGS_API_KEY",
@@ -67,8 +90,50 @@ for (const [flag, env] of Object.entries(flagToEnv)) {
 
 const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "::1"
 
+/** Where runs live: shared PostgreSQL when a database is configured, else this process's memory. */
+const storageOf = (config: ServeConfig): Storage =>
+  Option.match(config.databaseUrl, {
+    onNone: () => ({ kind: "memory" }),
+    onSome: (url) => ({
+      kind: "postgres",
+      url,
+      runner: { host: config.runnerHost, port: config.runnerPort },
+      shardLockExpirationMs: config.runs.shardLockExpirationMs,
+      shardLockRefreshMs: config.runs.shardLockRefreshMs
+    })
+  })
+
+const runsOf = (config: ServeConfig) =>
+  SimulatedAgent.runs({
+    role: config.role,
+    storage: storageOf(config),
+    beatMs: config.agent.beatMs,
+    steps: config.agent.steps,
+    gateway: { startTimeoutMs: config.runs.startTimeoutMs }
+  })
+
+/** A worker: executes runs, publishes their events; no sockets, only the status endpoint. */
+const serveWorker = (config: ServeConfig) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const context = yield* Layer.build(Layer.provideMerge(runsOf(config), Transports.layerConfig()))
+      const runs = Context.get(context, RunsStatus)
+      const { port } = yield* StatusServer.make({
+        host: config.host,
+        port: config.port,
+        transport: Context.get(context, Transport),
+        runs
+      })
+      yield* Effect.logInfo(
+        `tidings worker ${runs.worker} executing runs (status on http://${config.host}:${port}/readyz; env ${config.env})`
+      )
+      return yield* Effect.never
+    })
+  )
+
 const serve = Effect.gen(function* () {
   const config = yield* ServeConfig
+  if (config.role === "worker") return yield* serveWorker(config)
   let secret = Option.getOrUndefined(config.jwtSecret)
   const jwksUrl = Option.getOrUndefined(config.jwksUrl)
   let anonymous = anonymousOf(config)
@@ -94,7 +159,7 @@ const serve = Effect.gen(function* () {
   }
   const layer = Server.layer({
     protocol: AgentProtocol,
-    handlers: SimulatedAgent.make(),
+    handlers: SimulatedAgent.handlers,
     host: config.host,
     port: config.port,
     backlog: config.backlog,
@@ -109,13 +174,16 @@ const serve = Effect.gen(function* () {
     ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
     limits: config.limits,
     timing: config.timing
-  }).pipe(Layer.provide(Transports.layerConfig()))
+  }).pipe(Layer.provide(runsOf(config)), Layer.provide(Transports.layerConfig()))
 
   yield* Effect.scoped(
     Effect.gen(function* () {
       const context = yield* Layer.build(layer)
       const server = Context.get(context, Server.TidingsServer)
-      yield* Effect.logInfo(`tidings listening on ${server.url} (protocol agent v1, v2; env ${config.env})`)
+      const where = Option.isSome(config.databaseUrl) ? "runs in PostgreSQL" : "runs in memory"
+      yield* Effect.logInfo(
+        `tidings ${config.role === "all" ? "" : `${config.role} `}listening on ${server.url} (protocol agent v1, v2; ${where}; env ${config.env})`
+      )
       if (devToken) {
         process.stdout.write(
           [

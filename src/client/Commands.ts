@@ -93,11 +93,21 @@ export class Commands {
   /** An `error` frame naming a command id. Returns false when no command has that id. */
   rejected(
     id: string,
-    error: { code: CommandRejected["code"]; message: string; path: ReadonlyArray<string | number> }
+    error: {
+      code: CommandRejected["code"]
+      message: string
+      path: ReadonlyArray<string | number>
+      retryAfterMs?: number | undefined
+    }
   ) {
     const entry = this.pending.get(id)
     if (entry === undefined) return false
-    this.settle(id, false, new CommandRejected({ command: entry.name, ...error }))
+    const { retryAfterMs, ...rest } = error
+    this.settle(
+      id,
+      false,
+      new CommandRejected({ command: entry.name, ...rest, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) })
+    )
     return true
   }
 

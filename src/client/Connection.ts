@@ -500,7 +500,12 @@ export class Connection<V extends VersionDef> implements Client<V> {
     const path = frame.path ?? []
     if (
       frame.id !== undefined &&
-      this.commands.rejected(frame.id, { code: frame.code, message: frame.message, path })
+      this.commands.rejected(frame.id, {
+        code: frame.code,
+        message: frame.message,
+        path,
+        retryAfterMs: frame.retryAfterMs
+      })
     ) {
       return
     }

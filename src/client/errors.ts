@@ -28,14 +28,17 @@ export class CommandFailed<out E = unknown> extends Schema.TaggedError<CommandFa
 
 /**
  * The command never ran: the server answered with an `error` frame (unknown command, invalid payload, rate
- * limited, not authenticated...), or the client refused to send a payload that does not match the command's
- * schema (code `invalid_payload`, with the path of the bad field). Fix the call; retry only on `rate_limited`.
+ * limited, unavailable, not authenticated...), or the client refused to send a payload that does not match the
+ * command's schema (code `invalid_payload`, with the path of the bad field). Fix the call; retry only on
+ * `rate_limited` and `unavailable` (something the command needs is down, or no worker is up to take a run), after
+ * `retryAfterMs`.
  */
 export class CommandRejected extends Schema.TaggedError<CommandRejected>()("CommandRejected", {
   command: Schema.String,
   code: ErrorCode,
   message: Schema.String,
-  path: Path
+  path: Path,
+  retryAfterMs: Schema.optionalKey(Schema.Number)
 }) {}
 
 /** No reply arrived within the command's timeout. The command may still have run on the server. */

@@ -3,6 +3,7 @@
  * (frames, positions, close codes, error codes, subprotocol names). Browser-safe.
  */
 export * as CloseCodes from "./CloseCodes.ts"
+export { CommandUnavailable } from "./CommandUnavailable.ts"
 export { ErrorCode } from "./ErrorCode.ts"
 export * as Frames from "./Frames.ts"
 export * as Negotiation from "./Negotiation.ts"

@@ -1,5 +1,6 @@
 /**
- * Server configuration from the environment (and, through the CLI, flags): port, host, auth, limits, log level.
+ * Server configuration from the environment (and, through the CLI, flags): role, port, host, auth, run storage,
+ * limits, log level.
  * Development (the default) may run without a secret: it generates one and prints a development token.
  * Production (`TIDINGS_ENV=production`) refuses to start without `TIDINGS_JWT_SECRET` or `TIDINGS_JWKS_URL`
  * unless anonymous access is enabled on purpose.
@@ -12,6 +13,22 @@ const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.wit
 
 export const ServeConfig = Config.all({
   env: Config.Literals(["development", "production"], "TIDINGS_ENV").pipe(Config.withDefault("development" as const)),
+  role: Config.Literals(["gateway", "worker", "all"], "TIDINGS_ROLE").pipe(Config.withDefault("all" as const)),
+  databaseUrl: Config.option(Config.Redacted("TIDINGS_DATABASE_URL")),
+  runnerHost: Config.String("TIDINGS_RUNNER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  runnerPort: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })),
+    "TIDINGS_RUNNER_PORT"
+  ).pipe(Config.withDefault(34431)),
+  runs: Config.all({
+    startTimeoutMs: int("TIDINGS_RUNS_START_TIMEOUT_MS", 5000),
+    shardLockExpirationMs: int("TIDINGS_RUNS_LOCK_EXPIRATION_MS", 10_000),
+    shardLockRefreshMs: int("TIDINGS_RUNS_LOCK_REFRESH_MS", 2000)
+  }),
+  agent: Config.all({
+    beatMs: int("TIDINGS_AGENT_BEAT_MS", 250),
+    steps: int("TIDINGS_AGENT_STEPS", 5)
+  }),
   host: Config.String("TIDINGS_HOST").pipe(Config.withDefault("127.0.0.1")),
   // 0 picks a free port
   port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "TIDINGS_PORT").pipe(

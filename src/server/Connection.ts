@@ -7,6 +7,7 @@
 import { Deferred, Effect, Fiber, Result, Schema } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
+import type { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import type { ErrorCode } from "../protocol/ErrorCode.ts"
 import { encodeFrame, splitMessage } from "../protocol/EventFrame.ts"
 import { ClientFrame, type ResetReason, type ServerFrame } from "../protocol/Frames.ts"
@@ -46,10 +47,11 @@ const COUNTED_FOR_USER = 8
 const EXPIRY_WARNED = 16
 
 /** Runs a command for a connection; the server binds it to the user's handlers. */
+/** Runs a command's handler; fails with CommandUnavailable when the command cannot run now (answered `unavailable`). */
 export type CommandRunner = (
   command: { readonly name: string; readonly payload: unknown },
   connection: Connection
-) => Effect.Effect<ErasedReply>
+) => Effect.Effect<ErasedReply, CommandUnavailable>
 
 export interface ConnectionEnv {
   readonly codec: ProtocolCodec
@@ -718,6 +720,11 @@ export class Connection implements OutboundOwner, SocketOwner {
           )
           return Effect.void
         }).pipe(Effect.flatten)
+      ),
+      Effect.catchTag("CommandUnavailable", (unavailable) =>
+        Effect.sync(() =>
+          this.sendError("unavailable", unavailable.message, { id, retryAfterMs: unavailable.retryAfterMs })
+        )
       ),
       Effect.catchCause((cause) =>
         Effect.sync(() => this.sendError("internal", `command ${name} failed inside the server`, { id })).pipe(

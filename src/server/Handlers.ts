@@ -1,10 +1,11 @@
 /**
  * What an application writes: typed command handlers, and the context each handler gets (who called, a typed
- * publish, and a registry of long-running jobs that outlive the command, such as an agent run).
- * The server is generic over the protocol; handlers see the newest version's types only — older clients'
- * commands were already migrated up.
+ * publish). Work that outlives a command (an agent run) is a run (src/runs), bound to commands by
+ * RunCommands.ts. The server is generic over the protocol; handlers see the newest version's types only — older
+ * clients' commands were already migrated up.
  */
 import type { Effect } from "effect"
+import type { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import type { Position } from "../protocol/Position.ts"
 import type {
   AnyProtocol,
@@ -16,9 +17,8 @@ import type {
   EventName,
   LatestOf
 } from "../protocol/Protocol.ts"
+import type { PublishError } from "../transports/Publisher.ts"
 import type { AppendOptions } from "../transports/Transport.ts"
-import type { Jobs } from "./Jobs.ts"
-import type { PublishError } from "./Publisher.ts"
 
 /** A typed publish: appends an event to a channel's log and fans it out; returns its position. */
 export type Publish<P extends AnyProtocol> = <K extends EventName<LatestOf<P>>>(
@@ -35,14 +35,16 @@ export interface CommandContext<P extends AnyProtocol> {
   readonly connection: string
   readonly canRead: (channel: string) => boolean
   readonly publish: Publish<P>
-  /** Long-running work keyed by id (an agent run): survives the command, interruptible by `cancel`. */
-  readonly jobs: Jobs
 }
 
+/**
+ * A command's handler. Besides the command's typed error it may fail with CommandUnavailable (something it needs
+ * is down for now), which the client gets as an `unavailable` error with a retry delay.
+ */
 export type Handler<P extends AnyProtocol, K extends CommandName<LatestOf<P>>, R> = (
   payload: CommandPayload<LatestOf<P>, K>,
   context: CommandContext<P>
-) => Effect.Effect<CommandResult<LatestOf<P>, K>, CommandError<LatestOf<P>, K>, R>
+) => Effect.Effect<CommandResult<LatestOf<P>, K>, CommandError<LatestOf<P>, K> | CommandUnavailable, R>
 
 export type Handlers<P extends AnyProtocol, R = never> = {
   readonly [K in CommandName<LatestOf<P>>]: Handler<P, K, R>

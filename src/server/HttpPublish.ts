@@ -16,8 +16,8 @@ import { Effect, Result } from "effect"
 import { channelNameProblem } from "../protocol/ChannelName.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import type { Publisher } from "../transports/Publisher.ts"
 import type { Authenticator } from "./Auth.ts"
-import type { Publisher } from "./Publisher.ts"
 
 export const PATH = /^\/v1\/channels\/([^/]+)\/events$/
 

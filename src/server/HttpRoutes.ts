@@ -11,6 +11,12 @@ import type { Metrics } from "./Metrics.ts"
 
 export interface RoutesEnv extends HttpPublish.PublishEnv {
   readonly ready: () => boolean
+  /** What else readiness depends on (the run storage), from state kept in the background. */
+  readonly dependencies: () => ReadonlyArray<{
+    readonly name: string
+    readonly ready: boolean
+    readonly reason?: string
+  }>
   readonly transport: TransportShape
   readonly metrics: Metrics
   readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
@@ -31,8 +37,15 @@ export const make =
     if (req.method === "GET" && url.pathname === "/readyz") {
       env.run(
         Effect.map(env.transport.healthy, (healthy) => {
-          const ready = healthy && env.ready()
-          json(res, ready ? 200 : 503, { ready, transport: healthy ? "ok" : "unreachable", draining: !env.ready() })
+          const dependencies = env.dependencies()
+          const ready = healthy && env.ready() && dependencies.every((d) => d.ready)
+          const body: Record<string, unknown> = {
+            ready,
+            transport: healthy ? "ok" : "unreachable",
+            draining: !env.ready()
+          }
+          for (const d of dependencies) body[d.name] = d.ready ? "ok" : (d.reason ?? "not ready")
+          json(res, ready ? 200 : 503, body)
         })
       )
       return true

@@ -4,6 +4,8 @@
  * not collide. Names are listed in docs/operations.md.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import type { RunsStatusShape } from "../runs/RunsStatus.ts"
+import * as RunMetrics from "./RunMetrics.ts"
 import type { Stats } from "./Stats.ts"
 
 export interface MetricsSources {
@@ -11,6 +13,8 @@ export interface MetricsSources {
   /** Bytes waiting in every connection's outbound buffer, summed. */
   readonly outboundBytes: () => number
   readonly channels: () => number
+  /** Runs in this process, when it has them. */
+  readonly runs?: RunsStatusShape | undefined
 }
 
 /** Buckets for publish → socket-write latency, in seconds. */
@@ -97,6 +101,8 @@ export const make = (sources: MetricsSources): Metrics => {
     buckets: latencyBuckets,
     registers: [registry]
   })
+
+  if (sources.runs) RunMetrics.register(registry, sources.runs)
 
   return {
     registry,

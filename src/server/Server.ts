@@ -6,13 +6,17 @@
  */
 import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, References } from "effect"
+import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, Option, References } from "effect"
 import { WebSocketServer } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
+import { isCommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import { LocalRuns } from "../runs/LocalRuns.ts"
+import { RunsStatus } from "../runs/RunsStatus.ts"
+import * as Publisher from "../transports/Publisher.ts"
 import { type AppendOptions, Transport, type TransportError } from "../transports/Transport.ts"
 import * as Auth from "./Auth.ts"
 import { Connection, type ConnectionEnv } from "./Connection.ts"
@@ -20,10 +24,8 @@ import { ConnectionSocket } from "./ConnectionSocket.ts"
 import { Hub } from "./Fanout.ts"
 import type { Handlers } from "./Handlers.ts"
 import * as HttpRoutes from "./HttpRoutes.ts"
-import * as Jobs from "./Jobs.ts"
 import * as Metrics from "./Metrics.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
-import * as Publisher from "./Publisher.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
@@ -121,6 +123,10 @@ function destroySocket(this: import("node:stream").Duplex): void {
 export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P, R>) =>
   Effect.gen(function* () {
     const transport = yield* Transport
+    /** Runs in this process (a gateway's RunClient or a worker's engine), when the application has them. */
+    const runs = Option.getOrUndefined(yield* Effect.serviceOption(RunsStatus))
+    /** Runs that end with this process (memory storage): stopped first at shutdown, while clients still listen. */
+    const localRuns = Option.getOrUndefined(yield* Effect.serviceOption(LocalRuns))
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
@@ -136,8 +142,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const codec = new ProtocolCodec(options.protocol)
     const stats = new Stats()
     const auth = Auth.make(options.auth)
-    const publisher = Publisher.make(transport, codec, stats)
-    const jobs = yield* Jobs.make
+    const publisher = Publisher.make(transport, codec, () => {
+      stats.published++
+    })
     const path = options.path ?? "/ws"
     const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
     const connections = new Set<Connection>()
@@ -180,13 +187,16 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
             session: connection.session,
             connection: connection.id,
             canRead: (channel: string) => connection.identity?.canRead(channel) ?? false,
-            publish: publisher.publish,
-            jobs
+            publish: publisher.publish
           })
         ).pipe(
-          Effect.match({
-            onSuccess: (result) => ({ name: command.name, ok: true as const, result }),
-            onFailure: (error) => ({ name: command.name, ok: false as const, error })
+          Effect.matchEffect({
+            onSuccess: (result) => Effect.succeed({ name: command.name, ok: true as const, result }),
+            // `unavailable` is the framework's answer, not the command's typed error (CommandUnavailable.ts)
+            onFailure: (error) =>
+              isCommandUnavailable(error)
+                ? Effect.fail(error)
+                : Effect.succeed({ name: command.name, ok: false as const, error })
           }),
           Effect.provideContext(context)
         ),
@@ -297,6 +307,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     }
 
     const metrics = Metrics.make({
+      runs,
       stats,
       channels: () => hub.channels,
       outboundBytes: () => {
@@ -307,6 +318,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     })
     const httpHandler = HttpRoutes.make({
       ready: () => !draining,
+      dependencies: () => (runs ? [{ name: "runs", ...runs.readiness() }] : []),
       transport,
       metrics,
       codec,
@@ -378,8 +390,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         clearInterval(heartbeat)
         clearInterval(cursorFlush)
         clearInterval(expiry)
-        // jobs end first, so their final events (a run's "cancelled" completion) reach connected clients
-        yield* jobs.interruptAll
+        // runs that end with the process say so first, so their final events reach connected clients
+        if (localRuns) yield* localRuns.stopAll(timing.shutdownGraceMs)
         const goaway = { type: "goaway" as const, reason: "shutdown" as const, reconnectAfterMs: 100 }
         for (const connection of connections) connection.send(goaway)
         const deadline = now() + timing.shutdownGraceMs
@@ -415,7 +427,10 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           )
         ),
       connections: () => connections.size,
-      ready: Effect.map(transport.healthy, (healthy) => healthy && !draining)
+      ready: Effect.map(
+        transport.healthy,
+        (healthy) => healthy && !draining && (runs === undefined || runs.readiness().ready)
+      )
     })
   })
 

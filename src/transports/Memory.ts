@@ -11,6 +11,7 @@
 import { Clock, Context, Effect, Layer } from "effect"
 import type { Position } from "../protocol/Position.ts"
 import {
+  type Appended,
   type AppendOptions,
   type Entry,
   type Listener,
@@ -188,14 +189,14 @@ export const make = (options?: TransportOptions): Effect.Effect<MemoryTransport>
       publication: Publication,
       options: AppendOptions | undefined,
       now: number
-    ): Entry => {
+    ): Appended => {
       const idempotencyKey = options?.idempotencyKey
       let cacheKey: string | undefined
       if (idempotencyKey !== undefined) {
         purgeAppended(now)
         cacheKey = channel + keySeparator + idempotencyKey
         const cached = appended.get(cacheKey)
-        if (cached !== undefined && cached.expiresAt > now) return cached.entry
+        if (cached !== undefined && cached.expiresAt > now) return { ...cached.entry, duplicate: true }
       }
       const state = channelState(channel)
       const offset = state.top + 1
@@ -223,7 +224,7 @@ export const make = (options?: TransportOptions): Effect.Effect<MemoryTransport>
       return entry
     }
 
-    const reportListenerFailures = (entry: Entry): Effect.Effect<Entry> => {
+    const reportListenerFailures = (entry: Appended): Effect.Effect<Appended> => {
       const failures = listenerFailures!
       listenerFailures = undefined
       return Effect.as(

@@ -39,6 +39,7 @@ import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
 import * as Scripts from "./redis/scripts.ts"
 import {
+  type Appended,
   type Entry,
   type Publication,
   type ReadResult,
@@ -289,7 +290,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
       Number.isFinite(retention.maxAgeMs) ? now - retention.maxAgeMs : ""
 
     /** Appends one channel's batch in one script call (redis/Batcher.ts gathers the appends of a tick). */
-    const appendBatch = async (channel: string, batch: ReadonlyArray<PendingAppend>): Promise<Array<Entry>> => {
+    const appendBatch = async (channel: string, batch: ReadonlyArray<PendingAppend>): Promise<Array<Appended>> => {
       const keys = Codec.channelKeys(keyPrefix, channel)
       const retention = resolved.retention(channel)
       const scriptKeys = [keys.meta, keys.stream, keys.segments]
@@ -321,7 +322,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         }
         const remembered = typeof result === "string" ? Codec.decodeAnnouncement(channel, result) : undefined
         if (remembered?.length !== 1) throw new UnexpectedReply("malformed idempotency record")
-        return remembered[0]!
+        return { ...remembered[0]!, duplicate: true as const }
       })
     }
     const appends = Batcher.make(appendBatch, maxAppendBatch)

@@ -27,6 +27,16 @@ export interface Entry extends Publication {
   readonly offset: number
 }
 
+/**
+ * What `append` returns: the entry as stored. `duplicate` is set when the append's idempotency key matched an
+ * earlier append within the window: nothing was appended, and the entry is that earlier append's (its data and
+ * time, not the retry's). Publishers that re-run work (a run's re-executed step) read it to learn what the log
+ * already holds.
+ */
+export interface Appended extends Entry {
+  readonly duplicate?: true
+}
+
 export interface Retention {
   /** Keep at most this many entries per channel (oldest trimmed first). */
   readonly maxEntries: number
@@ -84,7 +94,7 @@ export interface TransportShape {
     channel: string,
     publication: Publication,
     options?: AppendOptions
-  ) => Effect.Effect<Entry, TransportError>
+  ) => Effect.Effect<Appended, TransportError>
 
   /**
    * Reads entries after `since` (exclusive), oldest first, at most `limit`. `since` undefined reads from the

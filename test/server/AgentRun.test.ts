@@ -5,8 +5,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import * as SimulatedAgent from "../../src/agent/SimulatedAgent.ts"
 import { AgentProtocol } from "../../src/protocol/agent/index.ts"
-import * as SimulatedAgent from "../../src/server/agent/SimulatedAgent.ts"
 import * as Server from "../../src/server/Server.ts"
 import * as Memory from "../../src/transports/Memory.ts"
 import { connectRaw, type Frame, type RawClient } from "./support/rawClient.ts"
@@ -14,10 +14,10 @@ import { SECRET, sign } from "./support/testServer.ts"
 
 const serverLayer = Server.layer({
   protocol: AgentProtocol,
-  handlers: SimulatedAgent.make({ beatMs: 5, steps: 4 }),
+  handlers: SimulatedAgent.handlers,
   port: 0,
   auth: { secret: SECRET }
-}).pipe(Layer.provide(Memory.layer()))
+}).pipe(Layer.provide(SimulatedAgent.runs({ beatMs: 5, steps: 4 })), Layer.provide(Memory.layer()))
 
 const connect = (url: string, version: number) =>
   Effect.promise(async () => {

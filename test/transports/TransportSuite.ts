@@ -275,7 +275,7 @@ export const suite = <E, R = never>(
         })
       )
 
-      it.effect("an idempotency key returns the original entry and appends nothing", () =>
+      it.effect("an idempotency key returns the original entry, marked duplicate, and appends nothing", () =>
         Effect.gen(function* () {
           const t = yield* Transport
           const channel = names().channel("idempotent")
@@ -284,7 +284,8 @@ export const suite = <E, R = never>(
           const key = `key-${randomUUID()}`
           const first = yield* t.append(channel, publication(1), { idempotencyKey: key })
           const retried = yield* t.append(channel, publication(2), { idempotencyKey: key })
-          expect(retried).toEqual(first)
+          expect(first.duplicate).toBeUndefined()
+          expect(retried).toEqual({ ...first, duplicate: true })
           expect((yield* t.top(channel)).offset).toBe(1)
 
           const other = yield* t.append(channel, publication(3), { idempotencyKey: `${key}-other` })

@@ -99,7 +99,12 @@ export const apply = (view: RunView, event: AgentEvent): RunView => {
       return { ...view, phase: event.data.phase, detail: event.data.detail ?? "" }
     case "message_chunk":
       if (event.data.role !== "assistant") return view
-      return { ...view, message: view.message + event.data.text, messageDone: event.data.done }
+      // a restarted message (its step ran again after a crash) replaces what was shown
+      return {
+        ...view,
+        message: (event.data.restart ? "" : view.message) + event.data.text,
+        messageDone: event.data.done
+      }
     case "step_update":
       return {
         ...view,

@@ -105,7 +105,11 @@ const feedbackErrorDown = (error: V2Commands.FeedbackError): V1Commands.Feedback
 export const migration: Migration<AgentV1, AgentV2> = {
   eventDown: (event) => {
     switch (event.event) {
-      case "message_chunk":
+      case "message_chunk": {
+        // v1 cannot say that a message starts over: its clients append the restarted text to what they had
+        const { restart: _restart, ...chunk } = event.data
+        return { event: "message_chunk", data: chunk }
+      }
       case "browser_command":
       case "notification":
       case "checkpoint_required":

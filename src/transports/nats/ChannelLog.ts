@@ -34,7 +34,14 @@ import {
 } from "@nats-io/jetstream"
 import { Empty } from "@nats-io/transport-node"
 import type { Position } from "../../protocol/Position.ts"
-import { type Entry, type Publication, type ReadResult, type Retention, TransportError } from "../Transport.ts"
+import {
+  type Appended,
+  type Entry,
+  type Publication,
+  type ReadResult,
+  type Retention,
+  TransportError
+} from "../Transport.ts"
 import { decode, encodeBody, entryHeaders, markerHeaders, msgIdOf, type Stored } from "./codec.ts"
 import { isNoStream, isStreamNotFound, isWrongLastSequence, type Link } from "./Link.ts"
 import type { Pager, Reader } from "./Pager.ts"
@@ -86,7 +93,12 @@ export class ChannelLog {
     this.pager.closeAll()
   }
 
-  append(channel: string, publication: Publication, idempotencyKey: string | undefined, now: number): Promise<Entry> {
+  append(
+    channel: string,
+    publication: Publication,
+    idempotencyKey: string | undefined,
+    now: number
+  ): Promise<Appended> {
     const state = this.state(channel)
     return this.serialize(state, () => this.appendQueued(channel, state, publication, idempotencyKey, now))
   }
@@ -154,7 +166,7 @@ export class ChannelLog {
     publication: Publication,
     idempotencyKey: string | undefined,
     now: number
-  ): Promise<Entry> {
+  ): Promise<Appended> {
     const subject = this.link.subject(channel)
     const body = encodeBody(publication)
     const msgId = idempotencyKey === undefined ? undefined : msgIdOf(channel, idempotencyKey)
@@ -237,7 +249,7 @@ export class ChannelLog {
   }
 
   /** The entry a duplicate publish points at: the first append made with this idempotency key. */
-  private async original(channel: string, seq: number, idempotencyKey: string): Promise<Entry> {
+  private async original(channel: string, seq: number, idempotencyKey: string): Promise<Appended> {
     const query: SeqMsgRequest = { seq }
     const stored = this.decodeOrFail(channel, await this.get(query))
     if (stored?.entry === undefined) {
@@ -246,7 +258,7 @@ export class ChannelLog {
         retryable: false
       })
     }
-    return stored.entry
+    return { ...stored.entry, duplicate: true }
   }
 
   /**

@@ -27,14 +27,19 @@ import {
   Url,
   UserId
 } from "../fields.ts"
-import { BrowserCommand, CheckpointRequired, MessageChunk, Notification, UserActivity } from "../v1/events.ts"
+import {
+  BrowserCommand,
+  CheckpointRequired,
+  MessageChunk as MessageChunkV1,
+  Notification,
+  UserActivity
+} from "../v1/events.ts"
 
 /** Unchanged since v1. */
 export {
   BrowserCommand,
   CheckpointRequired,
   ClickElement,
-  MessageChunk,
   Notification,
   OpenTab,
   Scroll,
@@ -43,6 +48,17 @@ export {
 } from "../v1/events.ts"
 
 // ---- changed since v1 ------------------------------------------------------------------------------------------
+
+/**
+ * `message_chunk`: one piece of a streamed message; the last piece has `done: true`. New in v2: `restart` on the
+ * first chunk of a message that starts over (the step streaming it was re-executed after a crash): drop what
+ * you have of that `messageId` and build it again from this chunk.
+ */
+export const MessageChunk = Schema.Struct({
+  ...MessageChunkV1.fields,
+  restart: Schema.optionalKey(Schema.Boolean)
+}).annotate({ identifier: "AgentMessageChunkV2", description: "A chunk of a streamed message" })
+export type MessageChunk = typeof MessageChunk.Type
 
 /** v1 phases plus `retrieving`, `installing` and `waiting_for_input`. */
 export const Phase = Schema.Literals([

@@ -1,14 +1,14 @@
 /**
- * Publishing: validate an event against the newest protocol version, encode it once, append it to the
- * channel's log. Fan-out then happens through the transport's live feed on every node (Fanout.ts), so a
- * publish from this node and one from another node reach subscribers the same way.
+ * Typed publishing over any transport: validate an event against the protocol's newest version, encode it once,
+ * append it to the channel's log. Fan-out then happens through the transport's live feed on every node (the
+ * server's Fanout.ts), so a publish from a gateway, from another node or from a worker hosting runs reaches
+ * subscribers the same way. Used by the server (handlers, HTTP publish) and by runs (src/runs).
  */
 import { Clock, Effect, Result, Schema } from "effect"
 import { channelNameProblem } from "../protocol/ChannelName.ts"
 import type { Position } from "../protocol/Position.ts"
 import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
-import { type AppendOptions, TransportError, type TransportShape } from "../transports/Transport.ts"
-import type { Stats } from "./Stats.ts"
+import { type Appended, type AppendOptions, TransportError, type TransportShape } from "./Transport.ts"
 
 /** The event is not valid in the protocol's newest version (unknown name or a bad field at `path`). */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
@@ -33,31 +33,50 @@ export interface Publisher {
     data: unknown,
     options?: AppendOptions
   ) => Effect.Effect<Position, PublishError>
+  /**
+   * Like `publish`, but answers with the appended entry, whose `duplicate` says whether an idempotency key matched
+   * an earlier append (so nothing new was appended).
+   */
+  readonly append: (
+    channel: string,
+    event: string,
+    data: unknown,
+    options?: AppendOptions
+  ) => Effect.Effect<Appended, PublishError>
 }
 
-export const make = (transport: TransportShape, codec: ProtocolCodec, stats: Stats): Publisher => {
-  const append = (channel: string, event: string, json: string, options: AppendOptions | undefined) =>
+/** `onPublished` is called once per entry actually appended (not for a duplicate answered from its key). */
+export const make = (
+  transport: TransportShape,
+  codec: ProtocolCodec,
+  onPublished: () => void = () => {}
+): Publisher => {
+  const appendJson = (channel: string, event: string, json: string, options: AppendOptions | undefined) =>
     Effect.flatMap(Clock.currentTimeMillis, (time) =>
       transport.append(channel, { event, data: json, version: codec.latest, time }, options)
     ).pipe(
-      Effect.map((entry): Position => {
-        stats.published++
-        return { epoch: entry.epoch, offset: entry.offset }
+      Effect.map((entry) => {
+        if (entry.duplicate !== true) onPublished()
+        return entry
       })
     )
+  const toPosition = (entry: Appended): Position => ({ epoch: entry.epoch, offset: entry.offset })
 
   const checkChannel = (channel: string): Effect.Effect<void, InvalidEvent> => {
     const problem = channelNameProblem(channel)
     return problem ? Effect.fail(new InvalidEvent({ message: problem, path: ["channel"] })) : Effect.void
   }
 
-  const publish: Publisher["publish"] = (channel, event, data, options) =>
-    Effect.flatMap(checkChannel(channel), (): Effect.Effect<Position, PublishError> => {
+  const append: Publisher["append"] = (channel, event, data, options) =>
+    Effect.flatMap(checkChannel(channel), (): Effect.Effect<Appended, PublishError> => {
       const encoded = codec.encodeEvent(event, data)
       return Result.isFailure(encoded)
         ? Effect.fail(new InvalidEvent({ message: encoded.failure.message, path: [...encoded.failure.path] }))
-        : append(channel, event, encoded.success, options)
+        : appendJson(channel, event, encoded.success, options)
     })
+
+  const publish: Publisher["publish"] = (channel, event, data, options) =>
+    Effect.map(append(channel, event, data, options), toPosition)
 
   const publishEncoded: Publisher["publishEncoded"] = (channel, event, data, options) =>
     Effect.flatMap(checkChannel(channel), (): Effect.Effect<Position, PublishError> => {
@@ -68,7 +87,7 @@ export const make = (transport: TransportShape, codec: ProtocolCodec, stats: Sta
       return publish(channel, event, decoded.success, options)
     })
 
-  return { publish, publishEncoded }
+  return { publish, publishEncoded, append }
 }
 
 export { TransportError }
