@@ -18,7 +18,8 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
   --scenario LIST        ${scenarioNames.join(", ")}
   --server LIST          tidings, ws, socketio (baselines run fan-out and hold only)
   --transport LIST       memory, redis, nats (redis/nats need the binaries; private servers on free ports)
-  --clients N            clients (fan-out 1000, unicast 1000, command 100, storm 1000, replay 1, hold 10000)
+  --clients N            clients (fan-out 1000, unicast 1000, command 100, storm 1000, replay 1, hold 10000;
+                         runs: runs in flight while commands are measured, 100)
   --workers N            load-generator processes (default: 1 per 5,000 clients)
   --rates LIST           run exactly these paced rates instead of searching
   --start-rate R         first ladder rate (events or commands per second)
@@ -97,7 +98,8 @@ const defaultClients: Record<ScenarioName, number> = {
   replay: 1,
   publish: 0,
   http: 0,
-  hold: 10_000
+  hold: 10_000,
+  runs: 100
 }
 
 const defaultStart: Record<ScenarioName, number> = {
@@ -108,7 +110,8 @@ const defaultStart: Record<ScenarioName, number> = {
   replay: 0,
   publish: 0,
   http: 0,
-  hold: 0
+  hold: 0,
+  runs: 0
 }
 
 export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
@@ -207,7 +210,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
   if (values.scenario) {
     const scenarios = list(values.scenario)!
     for (const s of scenarios) if (!scenarioNames.includes(s as ScenarioName)) throw new Error(`unknown scenario ${s}`)
-    const transports = (list(values.transport) ?? ["memory"]) as Array<TransportName>
+    const transports = list(values.transport) as Array<TransportName> | undefined
     const servers = list(values.server ?? values.servers) as Array<ServerKind> | undefined
     for (const scenario of scenarios as Array<ScenarioName>) {
       const broadcast = scenario === "fanout" || scenario === "hold"
@@ -215,7 +218,9 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       for (const server of kinds) {
         if (server !== "tidings" && !broadcast) continue
         // a baseline has no transport: run it once per scenario
-        for (const transport of server === "tidings" ? transports : (["memory"] as const)) {
+        // runs cross processes: they need a shared transport, Redis unless told otherwise
+        const chosen = transports ?? (scenario === "runs" ? ["redis" as const] : ["memory" as const])
+        for (const transport of server === "tidings" ? chosen : (["memory"] as const)) {
           specs.push(base(scenario, server, transport))
         }
       }
@@ -235,6 +240,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       ...(full ? brokers.map((t) => base("replay", "tidings", t, 10)) : []),
       ...brokers.map((t) => base("publish", "tidings", t)),
       base("http", "tidings", "memory"),
+      base("runs", "tidings", "redis"),
       // memory per idle connection and setup rate need many connections to rise above RSS noise: at 5,000 bare ws
       // read 2.2 to 3.2 KiB over nine runs, at 10,000 2.8 to 3.2 over thirteen (docs/performance.md, memory)
       ...(["tidings", "ws", "socketio"] as const).map((s) => base("hold", s, "memory", 10_000))

@@ -23,6 +23,7 @@ import { hold } from "./scenarios/hold.ts"
 import { http } from "./scenarios/http.ts"
 import { publish } from "./scenarios/publish.ts"
 import { resume } from "./scenarios/resume.ts"
+import { runs } from "./scenarios/runs.ts"
 import { type Context, label, type ScenarioName, type Spec } from "./scenarios/spec.ts"
 import { unicast } from "./scenarios/unicast.ts"
 import { compare, judge } from "./targets.ts"
@@ -35,7 +36,8 @@ const runners: Record<ScenarioName, (ctx: Context, spec: Spec) => Promise<Scenar
   replay: resume,
   publish,
   http,
-  hold
+  hold,
+  runs
 }
 
 const argv = process.argv.slice(2)

@@ -232,6 +232,36 @@ export const judge = (results: ReadonlyArray<ScenarioResult>): Array<Verdict> =>
     )
   )
 
+  const runsRate = (key: string) =>
+    pick(
+      results,
+      (r) => r.scenario === "runs",
+      (r) => r.rates?.[key]
+    )
+  verdicts.push(
+    atLeast(
+      "runs ≥ 100 started/s (PostgreSQL)",
+      runsRate("runsStartedPerSec"),
+      100,
+      (n) => `${fmt(n)}/s`,
+      "needs runs"
+    ),
+    atMost(
+      "run command round trip p99 ≤ 20 ms with 100 runs in flight",
+      runsRate("commandRoundTripP99Ms"),
+      20,
+      (n) => `${n.toFixed(1)} ms`,
+      "needs runs"
+    ),
+    atMost(
+      "a killed worker's runs publish again ≤ 10 s",
+      runsRate("killToNextEventMaxMs"),
+      10_000,
+      (n) => `${(n / 1000).toFixed(1)} s`,
+      "needs runs"
+    )
+  )
+
   for (const r of results.filter((x) => (x.scenario === "storm" || x.scenario === "replay") && ok(x) && x.recovery)) {
     const rec = r.recovery!
     const clean = rec.lost === 0 && rec.duplicated === 0 && rec.failed === 0 && rec.notRecovered === 0

@@ -27,7 +27,8 @@ const result = (r: ScenarioResult): string => {
   }
   if (r.best && !r.sustained && r.scenario !== "hold") parts.push("the lowest rate failed")
   if (r.unpaced) parts.push(`unpaced ${fmt(r.unpaced.deliveriesPerSec)}/s`)
-  if (r.rates && r.scenario === "publish") parts.push(...Object.entries(r.rates).map(([k, v]) => `${k}: ${fmt(v)}`))
+  if (r.rates && (r.scenario === "publish" || r.scenario === "runs"))
+    parts.push(...Object.entries(r.rates).map(([k, v]) => `${k}: ${fmt(v)}`))
   const extra = parts.length > 0 ? ` (${parts.join("; ")})` : ""
   return `${fmt(r.headline.value)}${r.headline.unit ? ` ${r.headline.unit}` : ""} ${r.headline.label}${extra}`
 }

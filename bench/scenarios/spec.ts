@@ -8,7 +8,7 @@ import type { ServerKind } from "../results.ts"
 import type { Rig } from "../rig.ts"
 import type { LadderPlan, StepPlan } from "./steps.ts"
 
-export type ScenarioName = "fanout" | "unicast" | "command" | "storm" | "replay" | "publish" | "http" | "hold"
+export type ScenarioName = "fanout" | "unicast" | "command" | "storm" | "replay" | "publish" | "http" | "hold" | "runs"
 
 export const scenarioNames: ReadonlyArray<ScenarioName> = [
   "fanout",
@@ -18,7 +18,8 @@ export const scenarioNames: ReadonlyArray<ScenarioName> = [
   "replay",
   "publish",
   "http",
-  "hold"
+  "hold",
+  "runs"
 ]
 
 export interface Spec {

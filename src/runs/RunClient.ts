@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto"
 import { Cause, Clock, Context, Duration, Effect, Layer } from "effect"
 import { DurableDeferred, type WorkflowEngine } from "effect/workflow"
 import { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
+import { withDeadline } from "./Deadline.ts"
 import { CheckpointNotPending, NotRunOwner, RunLimitExceeded, RunNotFound, type RunStorageError } from "./errors.ts"
 import type { AnswerOf, AnyRunDefinition, InputOf } from "./RunDefinition.ts"
 import { RunDirectory } from "./RunDirectory.ts"
@@ -96,7 +97,7 @@ export const make = (definitions: ReadonlyArray<AnyRunDefinition>, options: Gate
     const engine = yield* Effect.context<WorkflowEngine.WorkflowEngine>()
     const startTimeoutMs = options.startTimeoutMs ?? 5000
     const cancelWaitMs = options.cancelWaitMs ?? 3000
-    const commandTimeout = Duration.millis(options.commandTimeoutMs ?? 3000)
+    const commandTimeoutMs = options.commandTimeoutMs ?? 3000
     const retryAfterMs = options.retryAfterMs ?? 1000
     const byName = new Map(definitions.map((d) => [d.name, d] as const))
     const { counters } = status
@@ -107,12 +108,9 @@ export const make = (definitions: ReadonlyArray<AnyRunDefinition>, options: Gate
       Effect.mapError(effect, (error) => unavailable(error.message))
     /** An engine call, bounded; its defects (the engine dies on a storage failure) are `unavailable` too. */
     const engineCall = <A>(what: string, effect: Effect.Effect<A, never, WorkflowEngine.WorkflowEngine>) =>
-      effect.pipe(
-        Effect.provideContext(engine),
-        Effect.timeoutOrElse({
-          duration: commandTimeout,
-          orElse: () => Effect.fail(unavailable(`the run engine did not answer ${what} within ${commandTimeout}`))
-        }),
+      withDeadline(Effect.provideContext(effect, engine), commandTimeoutMs, () =>
+        Effect.fail(unavailable(`the run engine did not answer ${what} within ${commandTimeoutMs} ms`))
+      ).pipe(
         Effect.catchCause((cause) =>
           Cause.hasInterruptsOnly(cause)
             ? Effect.interrupt

@@ -4,8 +4,9 @@
  * UPDATE, so concurrent gateways and workers agree. Each statement has a deadline, so a database that stopped
  * answering fails commands (typed, retryable) instead of hanging them.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { withDeadline } from "./Deadline.ts"
 import { RunStorageError } from "./errors.ts"
 import { RunDirectory, type RunDirectoryShape } from "./RunDirectory.ts"
 import { activeStates, finalStates, type RunRecord, type RunState } from "./RunRecord.ts"
@@ -49,14 +50,11 @@ export const make = (options: SqlDirectoryOptions = {}) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const table = sql(options.table ?? "tidings_runs")
-    const timeout = Duration.millis(options.statementTimeoutMs ?? 2000)
+    const timeoutMs = options.statementTimeoutMs ?? 2000
     const guard = <A>(what: string, effect: Effect.Effect<A, unknown>): Effect.Effect<A, RunStorageError> =>
-      effect.pipe(
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(new RunStorageError({ message: `run storage did not answer ${what} within ${timeout}` }))
-        }),
+      withDeadline(effect, timeoutMs, () =>
+        Effect.fail(new RunStorageError({ message: `run storage did not answer ${what} within ${timeoutMs} ms` }))
+      ).pipe(
         Effect.mapError((error) =>
           error instanceof RunStorageError
             ? error

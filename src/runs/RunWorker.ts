@@ -5,7 +5,7 @@
  * once, and calls the application's hooks when the run is cancelled or fails, so it can say so on its channel.
  */
 import { Cause, Clock, Effect, Exit, Layer, Schema } from "effect"
-import { Workflow, type WorkflowEngine } from "effect/workflow"
+import { Workflow, WorkflowEngine } from "effect/workflow"
 import type { Position } from "../protocol/Position.ts"
 import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
@@ -107,10 +107,13 @@ export const implement = <
             publish: run.publish,
             publishTo: run.publishTo
           } as unknown as EndContext<P>
+          const instance = yield* WorkflowEngine.WorkflowInstance
           yield* Workflow.addFinalizer((exit) => {
             // A suspended run's earlier scopes close with success when it finishes: only failures matter here.
             if (Exit.isSuccess(exit)) return Effect.void
-            const cancelled = Cause.hasInterruptsOnly(exit.cause)
+            // Interrupted without a cancel: this worker is stopping and the run continues on another one.
+            if (Cause.hasInterruptsOnly(exit.cause) && !instance.interrupted) return Effect.void
+            const cancelled = instance.interrupted
             const final = cancelled ? "cancelled" : "failed"
             return Effect.gen(function* () {
               const moved = yield* persist(

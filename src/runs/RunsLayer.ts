@@ -23,6 +23,7 @@ import {
 } from "effect/cluster"
 import type { WorkflowEngine } from "effect/workflow"
 import type { Transport } from "../transports/Transport.ts"
+import { withDeadline } from "./Deadline.ts"
 import * as LocalRuns from "./LocalRuns.ts"
 import * as RunClient from "./RunClient.ts"
 import type { AnyRunDefinition } from "./RunDefinition.ts"
@@ -43,13 +44,22 @@ export interface PostgresStorage {
   /** Where this worker's runner listens and is reached by others (workers only; default 127.0.0.1:34431). */
   readonly runner?: { readonly host: string; readonly port: number }
   /**
-   * How long a worker's shard locks last without a refresh (default 10,000 ms). A killed worker's locks are
-   * freed at once (they are PostgreSQL advisory locks held by its session); this bounds the wait when its
-   * session outlives it (a network partition), which is also how long its runs may wait to move.
+   * How long a worker counts as alive after its last heartbeat (default 5,000 ms). This governs how soon a killed
+   * worker's runs move: the others stop counting it after this long and take its shards at their next refresh,
+   * so its runs publish again within about this plus `shardLockRefreshMs`. Its locks are PostgreSQL advisory
+   * locks held by its database session, so a worker that is only paused (alive, its session open) keeps its
+   * shards however long it pauses, and no run executes on two workers at once.
    */
   readonly shardLockExpirationMs?: number
-  /** How often a worker refreshes its shard locks (default 2,000 ms). */
+  /** How often a worker refreshes its heartbeat and locks and reads the others' (default 1,000 ms). */
   readonly shardLockRefreshMs?: number
+  /**
+   * How often a worker reads its shards' unprocessed messages from storage besides when it is told of one
+   * (default 100 ms; Effect Cluster's own default is 10 s). Measured here: under a few dozen concurrent starts,
+   * some messages a worker sends itself (a run's next step) are not seen by the read they triggered and wait for
+   * this poll, so it bounds how long a step can stall.
+   */
+  readonly pollMs?: number
 }
 
 export type Storage = MemoryStorage | PostgresStorage
@@ -114,11 +124,9 @@ const statusLayer = (role: RunsStatus.Role, storage: Storage, healthCheckMs: num
       const directory = yield* RunDirectory
       let readiness: RunsStatus.Readiness = { ready: true }
       // Readiness is kept up to date here, in the background: /readyz reads it and never waits on the database.
-      const check = directory.ping.pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.millis(healthCheckMs),
-          orElse: () => Effect.fail({ message: `run storage did not answer within ${healthCheckMs} ms` })
-        }),
+      const check = withDeadline(directory.ping, healthCheckMs, () =>
+        Effect.fail({ message: `run storage did not answer a ping within ${healthCheckMs} ms` })
+      ).pipe(
         Effect.match({
           onSuccess: () => {
             readiness = { ready: true }
@@ -165,8 +173,10 @@ const postgresParts = (storage: PostgresStorage, role: RunsStatus.Role) => {
     storage: "sql",
     shardingConfig: {
       runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
-      shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 2000),
-      shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 10_000)
+      shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
+      refreshAssignmentsInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
+      shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 5000),
+      entityMessagePollInterval: Duration.millis(storage.pollMs ?? 100)
     }
   })
   return { pg, cluster }

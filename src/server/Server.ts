@@ -434,6 +434,15 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     })
   })
 
-/** The server as a Layer; needs a Transport (Memory.layer() for one node) and whatever the handlers need. */
-export const layer = <P extends AnyProtocol, R = never>(options: ServerOptions<P, R>) =>
-  Layer.effect(TidingsServer, make(options))
+/** What a set of handlers needs from the context: the union of their Effects' requirements. */
+export type HandlersRequirements<H> = {
+  [K in keyof H]: H[K] extends (...args: never) => Effect.Effect<unknown, unknown, infer R> ? R : never
+}[keyof H]
+
+/**
+ * The server as a Layer; needs a Transport (Memory.layer() for one node) and whatever the handlers need (a
+ * RunClient for commands bound to runs), inferred from the handlers themselves.
+ */
+export const layer = <P extends AnyProtocol, H extends Handlers<P, unknown>>(
+  options: ServerOptions<P, HandlersRequirements<H>> & { readonly handlers: H }
+) => Layer.effect(TidingsServer, make<P, HandlersRequirements<H>>(options))

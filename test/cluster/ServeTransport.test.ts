@@ -78,7 +78,7 @@ for (const kind of brokerKinds) {
       const readyMs = performance.now() - started
       expect(a!.output()).toContain(`transport: ${kind}`)
       const readyz = await fetch(`${a!.http}/readyz`).then((r) => r.json())
-      expect(readyz).toEqual({ ready: true, transport: "ok", draining: false })
+      expect(readyz).toEqual({ ready: true, transport: "ok", draining: false, runs: "ok" })
 
       client = Client.make(AgentProtocol, {
         url: b!.url,

@@ -34,7 +34,7 @@ const chromiumBinary = requireBinary("chromium", SUITE)
 const chromiumPath = chromiumBinary === undefined ? undefined : absolute(chromiumBinary)
 const API_KEY = "test-api-key-0123456789"
 const QUERY = "Find a flight to Lisbon under 200 euros"
-/** What the simulated agent streams for `query` (src/server/agent/SimulatedAgent.ts). */
+/** What the simulated agent streams for `query` (src/agent/SimulatedAgent.ts). */
 const answerTo = (query: string) =>
   `Here is what I found about "${query}". I searched, read three pages, and checked the details step by step.`
 
