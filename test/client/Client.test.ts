@@ -99,6 +99,16 @@ describe("Client", () => {
     expect(error).toMatchObject({ command: "start", code: "rate_limited", message: "slow down", path: [] })
   })
 
+  it("carries the server's retry delay on an unavailable command (no worker took a run, say)", async () => {
+    const server = await h.server({
+      onCommand: () => ({ reject: { code: "unavailable", message: "no worker", path: [], retryAfterMs: 1000 } })
+    })
+    const client = h.client(server)
+    const error = await client.command("start", { query: "q" }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(CommandRejected)
+    expect(error).toMatchObject({ command: "start", code: "unavailable", retryAfterMs: 1000 })
+  })
+
   it("rejects a payload that fails its schema before sending it", async () => {
     const server = await h.server({ onCommand: () => ({ ok: true, result: { runId: "r", at: "x" } }) })
     const client = h.client(server)

@@ -251,6 +251,15 @@ describe("agent v1 ↔ v2 migration, case by case", () => {
     })
   })
 
+  it("drops a restarted message's flag for v1, which cannot say it: its chunk goes as it is", () => {
+    const chunk = { messageId: "m1", role: "assistant" as const, text: "Again", done: false }
+    expect(down({ event: "message_chunk", data: { ...chunk, restart: true } })).toEqual({
+      event: "message_chunk",
+      data: chunk
+    })
+    expect(down({ event: "message_chunk", data: chunk })).toEqual({ event: "message_chunk", data: chunk })
+  })
+
   it("turns percent into a fraction and renames execution states back", () => {
     expect(
       down({

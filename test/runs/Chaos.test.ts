@@ -11,8 +11,10 @@
  * that had completed before the kill ran again (each step execution appends lines to a side-effect file as it
  * begins and ends; a step may run twice only if the kill cut its first execution off, before its end or within
  * a second after it, when its result may not have been stored yet). Steps cut off mid-way re-run on another
- * worker and publish their first part again, which the log must hold once: the test requires some. Prints lost,
- * duplicated, out-of-order and re-executed (all 0), and how long the killed worker's runs took to publish again.
+ * worker and publish their first part again, which the log must hold once, and restart their streamed message
+ * (the kill comes as a stream begins): every step's message, assembled as a client does, must be whole. The test
+ * requires some of each. Prints lost, duplicated, out-of-order, re-executed and garbled (all 0), and how long the
+ * killed worker's runs took to publish again.
  */
 import { randomUUID } from "node:crypto"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -153,15 +155,15 @@ if (postgres === undefined || redisBinary === undefined) {
         }
       })
 
-      // the faults: worker 1 is killed right as one of its runs begins a step past the checkpoint (its second
-      // half comes STEP_MS / 2 later), so at least that step is cut off mid-way
+      // the faults: worker 1 is killed right as one of its runs begins streaming in a step past the checkpoint,
+      // so at least that step is cut off mid-way, its stream begun
       const killedPid = workers[0]!.pid
       await Promise.any(
         byGateway.map((client) =>
           client.next((f) => {
-            if (f.type !== "event" || f.event !== "progress") return false
-            const data = f.data as { n: number; part: number; pid: number }
-            return data.pid === killedPid && data.part === 1 && data.n > CHECKPOINT_AFTER
+            if (f.type !== "event" || f.event !== "chunk") return false
+            const data = f.data as { n: number; i: number; pid: number }
+            return data.pid === killedPid && data.i === 0 && data.n > CHECKPOINT_AFTER
           }, 30_000)
         )
       )
@@ -198,10 +200,29 @@ if (postgres === undefined || redisBinary === undefined) {
       let gaps = 0
       let cancelledRuns = 0
       const firstAfterKill: Array<number> = []
+      let restarts = 0
+      let garbled = 0
       for (const [i, run] of runs.entries()) {
-        const events = other(i).events(run.channel)
-        const offsets = events.map((e) => e.offset as number)
+        const all = other(i).events(run.channel)
+        const offsets = all.map((e) => e.offset as number)
         if (offsets.some((offset, k) => offset !== k + 1)) gaps++
+        // each step's message, assembled as a client does (a restart drops what came before), is whole, and its
+        // chunks lie between that step's two progress events
+        const texts = new Map<number, string>()
+        let step = 0
+        for (const e of all) {
+          const data = e.data as { n: number; part?: number; text?: string; restart?: boolean }
+          if (e.event === "progress") step = data.part === 1 ? data.n : 0
+          if (e.event !== "chunk") continue
+          if (data.n !== step) garbled++
+          if (data.restart) restarts++
+          texts.set(data.n, (data.restart ? "" : (texts.get(data.n) ?? "")) + data.text)
+        }
+        for (const [n, text] of texts) if (text !== `${n}.0 ${n}.1 ${n}.2 `) garbled++
+        if (process.env.CHAOS_DEBUG && [...texts].some(([n, t]) => t !== `${n}.0 ${n}.1 ${n}.2 `)) {
+          process.stdout.write(`${JSON.stringify(all.map((e) => [e.offset, e.event, e.data]))}\n`)
+        }
+        const events = all.filter((e) => e.event !== "chunk")
         const names = events.map(describeEvent)
         const counts = new Map<string, number>()
         for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1)
@@ -263,7 +284,9 @@ if (postgres === undefined || redisBinary === undefined) {
         outOfOrder,
         gaps,
         reExecuted,
+        garbledMessages: garbled,
         stepsReRunInFlightAtKill: reRunInFlight,
+        streamsRestarted: restarts,
         startAll50Ms: startMs,
         allEndedMs: endedMs,
         killedWorkerRuns: firstAfterKill.length,
@@ -273,16 +296,18 @@ if (postgres === undefined || redisBinary === undefined) {
       }
       process.stdout.write(`\nruns chaos: ${JSON.stringify(summary)}\n`)
       expect(cancelledRuns).toBe(10)
-      expect({ lost, duplicated, outOfOrder, gaps, reExecuted }).toEqual({
+      expect({ lost, duplicated, outOfOrder, gaps, reExecuted, garbled }).toEqual({
         lost: 0,
         duplicated: 0,
         outOfOrder: 0,
         gaps: 0,
-        reExecuted: 0
+        reExecuted: 0,
+        garbled: 0
       })
       // the kill happened mid-run for some runs and mid-step for some steps, or the test proved nothing
       expect(firstAfterKill.length).toBeGreaterThan(0)
       expect(reRunInFlight).toBeGreaterThan(0)
+      expect(restarts).toBeGreaterThan(0)
     })
   })
 }

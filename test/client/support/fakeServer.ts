@@ -24,6 +24,7 @@ export type CommandOutcome =
         readonly code: string
         readonly message: string
         readonly path?: ReadonlyArray<string | number>
+        readonly retryAfterMs?: number
       }
     }
   /** Never answer. */

@@ -4,9 +4,11 @@
  * run's implementation, which records every execution of every step in a side-effect file so that a test can
  * count re-executions.
  *
- * Each step publishes two `progress` events (parts 1 and 2) with a pause between them, then writes its side effect
- * line. The checkpoint comes after step `checkpointAfter`. Every event carries the pid of the worker that made it.
- * A run's complete log is therefore: progress 1/1, 1/2, 2/1, 2/2, waiting, resolved, progress 3/1 ... done.
+ * Each step publishes `progress` part 1, then streams a message of three `chunk`s (`"<n>.0 <n>.1 <n>.2 "`, through
+ * run.stream, so a step re-executed after the stream began restarts it: `restart: true` on its first chunk), then
+ * `progress` part 2, with pauses between, and writes its side effect lines as it begins and ends. The checkpoint
+ * comes after step `checkpointAfter`. Every event carries the pid of the worker that made it. A run's complete log,
+ * chunks aside, is therefore: progress 1/1, 1/2, 2/1, 2/2, waiting, resolved, progress 3/1 ... done.
  */
 import { appendFileSync } from "node:fs"
 import { Effect, Schema } from "effect"
@@ -25,6 +27,13 @@ export const StepsProtocol = Protocol.make(
     version: 1,
     events: {
       progress: Schema.Struct({ n: Schema.Int, part: Schema.Int, pid: Schema.Int }),
+      chunk: Schema.Struct({
+        n: Schema.Int,
+        i: Schema.Int,
+        text: Schema.String,
+        restart: Schema.optionalKey(Schema.Boolean),
+        pid: Schema.Int
+      }),
       waiting: Schema.Struct({ pid: Schema.Int }),
       resolved: Schema.Struct({ answer: Schema.String, by: Schema.NullOr(Schema.String), pid: Schema.Int }),
       done: Schema.Struct({ pid: Schema.Int }),
@@ -95,7 +104,11 @@ export const stepsWorker = (options: StepsWorkerOptions) =>
             Effect.gen(function* () {
               appendFileSync(options.sideEffects, `begin ${run.runId} ${n} ${pid}\n`)
               yield* run.publish("progress", { n, part: 1, pid })
-              yield* Effect.sleep(options.stepMs / 2)
+              const message = yield* run.stream("chunk", { restart: (first) => ({ ...first, restart: true }) })
+              for (let i = 0; i < 3; i++) {
+                yield* message.publish({ n, i, text: `${n}.${i} `, pid })
+                yield* Effect.sleep(options.stepMs / 6)
+              }
               yield* run.publish("progress", { n, part: 2, pid })
               yield* Effect.sleep(options.stepMs / 2)
               appendFileSync(options.sideEffects, `end ${run.runId} ${n} ${pid} ${Date.now()}\n`)

@@ -1,0 +1,132 @@
+/**
+ * The run directory contract (src/runs/RunDirectory.ts), one suite run against the memory directory and the
+ * PostgreSQL one (a private server; a visible skip locally without PostgreSQL, a failure in CI): creating, reading,
+ * moving a run only from the states a move allows, exactly one of several concurrent moves winning, claims,
+ * counts, listing and pruning.
+ */
+import { randomUUID } from "node:crypto"
+import { PgClient } from "@effect/sql-pg"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import { RunDirectory, type RunDirectoryShape } from "../../src/runs/RunDirectory.ts"
+import * as RunDirectoryMemory from "../../src/runs/RunDirectoryMemory.ts"
+import * as RunDirectorySql from "../../src/runs/RunDirectorySql.ts"
+import { requirePostgres, startPostgresServer } from "../support/postgresServer.ts"
+
+const newRun = (owner: string | null = "ann") => {
+  const runId = randomUUID()
+  return { runId, definition: "Research", executionId: `e-${runId}`, owner, channel: `run:${runId}` }
+}
+
+const suite = (name: string, directory: Layer.Layer<RunDirectory, unknown>) =>
+  layer(directory, { excludeTestServices: true, timeout: 60_000 })(`run directory: ${name}`, (it) => {
+    const withDirectory = <A>(body: (d: RunDirectoryShape) => Effect.Effect<A, unknown>) =>
+      Effect.flatMap(RunDirectory, body)
+
+    it.effect("records a run as starting and reads it back; an unknown id reads as undefined", () =>
+      withDirectory((d) =>
+        Effect.gen(function* () {
+          const run = newRun()
+          yield* d.create(run, 1000)
+          expect(yield* d.get(run.runId)).toEqual({
+            ...run,
+            state: "starting",
+            checkpoint: null,
+            worker: null,
+            cancelReason: null,
+            createdAt: 1000,
+            updatedAt: 1000
+          })
+          expect(yield* d.get("nope")).toBeUndefined()
+          expect(yield* Effect.flip(d.create(run, 1001))).toMatchObject({ _tag: "RunStorageError" })
+        })
+      )
+    )
+
+    it.effect("moves only from the states (and the checkpoint) a move names", () =>
+      withDirectory((d) =>
+        Effect.gen(function* () {
+          const run = newRun()
+          yield* d.create(run, 1)
+          expect(yield* d.transition(run.runId, { from: ["running"], to: "completed" }, 2)).toBe(false)
+          expect(yield* d.transition(run.runId, { from: ["starting"], to: "running" }, 3)).toBe(true)
+          expect(yield* d.transition(run.runId, { from: ["running"], to: "awaiting_input", at: "s3" }, 4)).toBe(true)
+          expect(yield* d.get(run.runId)).toMatchObject({ state: "awaiting_input", checkpoint: "s3", updatedAt: 4 })
+          const wrong = { from: ["awaiting_input" as const], onlyAt: "s4", to: "running" as const }
+          expect(yield* d.transition(run.runId, wrong, 5)).toBe(false)
+          const right = { from: ["awaiting_input" as const], onlyAt: "s3", to: "running" as const }
+          expect(yield* d.transition(run.runId, right, 6)).toBe(true)
+          expect(yield* d.get(run.runId)).toMatchObject({ state: "running", checkpoint: null })
+          expect(yield* d.transition("nope", { from: ["running"], to: "failed" }, 7)).toBe(false)
+        })
+      )
+    )
+
+    it.effect("of ten concurrent answers to one checkpoint, exactly one moves the run", () =>
+      withDirectory((d) =>
+        Effect.gen(function* () {
+          const run = newRun()
+          yield* d.create(run, 1)
+          yield* d.transition(run.runId, { from: ["starting"], to: "running" }, 2)
+          yield* d.transition(run.runId, { from: ["running"], to: "awaiting_input", at: "go" }, 3)
+          const moves = yield* Effect.all(
+            Array.from({ length: 10 }, () =>
+              d.transition(run.runId, { from: ["awaiting_input"], onlyAt: "go", to: "running" }, 4)
+            ),
+            { concurrency: "unbounded" }
+          )
+          expect(moves.filter(Boolean)).toHaveLength(1)
+        })
+      )
+    )
+
+    it.effect("claims say which worker had the run; counts, lists and prunes", () =>
+      withDirectory((d) =>
+        Effect.gen(function* () {
+          const owner = `owner-${randomUUID()}`
+          const runs = [newRun(owner), newRun(owner), newRun(owner)]
+          for (const run of runs) yield* d.create(run, 10)
+          expect(yield* d.claim(runs[0]!.runId, "w1", 11)).toBeNull()
+          expect(yield* d.claim(runs[0]!.runId, "w1", 12)).toBe("w1")
+          expect(yield* d.claim(runs[0]!.runId, "w2", 13)).toBe("w1")
+          expect(yield* d.claim("nope", "w1", 14)).toBeUndefined()
+          yield* d.setCancelReason(runs[1]!.runId, "enough", 15)
+          expect((yield* d.get(runs[1]!.runId))?.cancelReason).toBe("enough")
+          expect(yield* d.countActive(owner)).toBe(3)
+          yield* d.transition(runs[2]!.runId, { from: ["starting"], to: "abandoned" }, 20)
+          expect(yield* d.countActive(owner)).toBe(2)
+          const active = (yield* d.active(100_000)).map((r) => r.runId)
+          expect(active).toEqual(expect.arrayContaining([runs[0]!.runId, runs[1]!.runId]))
+          expect(active).not.toContain(runs[2]!.runId)
+          expect(yield* d.countActive(null)).toBeGreaterThanOrEqual(0)
+          // only final runs older than the cut are forgotten
+          expect(yield* d.prune(21)).toBeGreaterThanOrEqual(1)
+          expect(yield* d.get(runs[2]!.runId)).toBeUndefined()
+          expect(yield* d.get(runs[0]!.runId)).toBeDefined()
+          yield* d.ping
+        })
+      )
+    )
+  })
+
+suite("memory", RunDirectoryMemory.layer())
+
+const postgres = requirePostgres("Run directory on PostgreSQL")
+if (postgres === undefined) {
+  describe.skip("run directory: PostgreSQL (not installed)", () => {
+    it("skipped", () => {})
+  })
+} else {
+  const server = Effect.acquireRelease(
+    Effect.promise(() => startPostgresServer(postgres)),
+    (pg) => Effect.promise(() => pg.dispose())
+  )
+  suite(
+    "PostgreSQL",
+    Layer.unwrap(
+      Effect.map(server, (pg) =>
+        RunDirectorySql.layer().pipe(Layer.provide(PgClient.layer({ url: Redacted.make(pg.url) })))
+      )
+    )
+  )
+}
