@@ -221,6 +221,13 @@ export const make = (definitions: ReadonlyArray<AnyRunDefinition>, options: Gate
             "an answer",
             DurableDeferred.succeed(deferred, { token, value: { answer, by: user } })
           ).pipe(
+            Effect.tap(() =>
+              status.transition(
+                { runId, definition: definition.name },
+                "resumed",
+                `${checkpoint} by ${user ?? "anonymous"}`
+              )
+            ),
             Effect.tapError(() =>
               // reopen the checkpoint so that the answer can be given again
               Effect.ignore(

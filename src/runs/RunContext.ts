@@ -210,19 +210,10 @@ export const make = <P extends AnyProtocol, Answer>(
         ),
         Effect.andThen(announce ?? Effect.void)
       )
-      // the gateway that accepted the answer moved the run back to running; this makes sure and says so
-      const resumed = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        persist(
-          "closing a checkpoint",
-          directory.transition(run.runId, { from: ["awaiting_input"], onlyAt: id, to: "running" }, now),
-          retryMs
-        )
-      ).pipe(Effect.andThen(status.transition({ runId: run.runId, definition: definition.name }, "resumed", id)))
       return Effect.gen(function* () {
         yield* stepNamed(uniqueName(`tidings.checkpoint.${id}`), open, undefined, undefined)
-        const answered = (yield* DurableDeferred.await(definition.checkpoint(id))) as Answered<Answer>
-        yield* stepNamed(uniqueName(`tidings.answered.${id}`), resumed, undefined, undefined)
-        return answered
+        // the gateway that took the answer moved the run back to running, and logged it
+        return (yield* DurableDeferred.await(definition.checkpoint(id))) as Answered<Answer>
       })
     }
   } as RunContext<P, Answer>

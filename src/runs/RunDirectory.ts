@@ -34,14 +34,16 @@ export interface RunDirectoryShape {
   readonly transition: (runId: string, move: Transition, now: number) => Effect.Effect<boolean, RunStorageError>
 
   /**
-   * Records `worker` as the one executing the run and returns the worker recorded before it (null: none yet;
-   * undefined: no such run). A different earlier worker means the run moved.
+   * A worker enters a run (each time it executes the run's body): records `worker` as the one executing it and,
+   * when the run is `starting`, begins it (`running`), in one atomic step. Returns the state and worker recorded
+   * before (undefined: no such run). A different earlier worker means the run moved; a `starting` state means this
+   * entry began it; `abandoned` means a gateway gave up on it and it must not run.
    */
-  readonly claim: (
+  readonly enter: (
     runId: string,
     worker: string,
     now: number
-  ) => Effect.Effect<string | null | undefined, RunStorageError>
+  ) => Effect.Effect<{ readonly state: RunState; readonly worker: string | null } | undefined, RunStorageError>
 
   /** Stores the reason of a cancel (read by the run when it ends cancelled). */
   readonly setCancelReason: (runId: string, reason: string, now: number) => Effect.Effect<void, RunStorageError>

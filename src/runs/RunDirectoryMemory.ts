@@ -49,12 +49,14 @@ export const make = (options: MemoryDirectoryOptions = {}): RunDirectoryShape =>
         update(record, { state: move.to, checkpoint: move.at ?? null }, now)
         return true
       }),
-    claim: (runId, worker, now) =>
+    enter: (runId, worker, now) =>
       Effect.sync(() => {
         const record = runs.get(runId)
         if (record === undefined) return undefined
-        if (record.worker !== worker) update(record, { worker }, now)
-        return record.worker
+        if (record.worker !== worker || record.state === "starting") {
+          update(record, { worker, state: record.state === "starting" ? "running" : record.state }, now)
+        }
+        return { state: record.state, worker: record.worker }
       }),
     setCancelReason: (runId, reason, now) =>
       Effect.sync(() => {

@@ -110,18 +110,17 @@ export const make = (options: SqlDirectoryOptions = {}) =>
             ${move.onlyAt === undefined ? sql`` : sql`AND checkpoint = ${move.onlyAt}`}
             RETURNING run_id`.pipe(Effect.map((rows) => rows.length === 1))
         ),
-      claim: (runId, worker, now) =>
+      enter: (runId, worker, now) =>
         guard(
-          "claiming a run",
-          Effect.gen(function* () {
-            const rows = yield* sql<{ worker: string | null }>`SELECT worker FROM ${table} WHERE run_id = ${runId}`
-            if (rows[0] === undefined) return undefined
-            const previous = rows[0].worker
-            if (previous !== worker) {
-              yield* sql`UPDATE ${table} SET worker = ${worker}, updated_at = ${now} WHERE run_id = ${runId}`
-            }
-            return previous
-          })
+          "entering a run",
+          sql<{ state: RunState; worker: string | null }>`
+            WITH before AS (SELECT state, worker FROM ${table} WHERE run_id = ${runId} FOR UPDATE)
+            UPDATE ${table} AS t
+            SET worker = ${worker},
+                state = CASE WHEN before.state = 'starting' THEN 'running' ELSE before.state END,
+                updated_at = ${now}
+            FROM before WHERE t.run_id = ${runId}
+            RETURNING before.state AS state, before.worker AS worker`.pipe(Effect.map((rows) => rows[0]))
         ),
       setCancelReason: (runId, reason, now) =>
         guard(

@@ -4,7 +4,7 @@
  * the run's transitions in the directory (begun, completed, failed, cancelled, moved to this worker), logs each
  * once, and calls the application's hooks when the run is cancelled or fails, so it can say so on its channel.
  */
-import { Cause, Clock, Effect, Exit, Layer, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, type Schema } from "effect"
 import { Workflow, WorkflowEngine } from "effect/workflow"
 import type { Position } from "../protocol/Position.ts"
 import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
@@ -75,6 +75,13 @@ export const implement = <
       const persist = <A>(what: string, effect: Effect.Effect<A, RunStorageError>) =>
         RunContext.persist(what, effect, retryMs)
       const now = Clock.currentTimeMillis
+      /** Runs this process has entered and not seen end: their replays need not ask the directory again. */
+      const entered = new Set<string>()
+      const remember = (runId: string) => {
+        // bounded: a run that moved away leaves its entry behind until this many newer ones push it out
+        if (entered.size >= 100_000) entered.delete(entered.values().next().value!)
+        entered.add(runId)
+      }
 
       return definition.workflow.toLayer((payload, executionId) =>
         Effect.gen(function* () {
@@ -112,7 +119,12 @@ export const implement = <
             // A suspended run's earlier scopes close with success when it finishes: only failures matter here.
             if (Exit.isSuccess(exit)) return Effect.void
             // Interrupted without a cancel: this worker is stopping and the run continues on another one.
-            if (Cause.hasInterruptsOnly(exit.cause) && !instance.interrupted) return Effect.void
+            if (Cause.hasInterruptsOnly(exit.cause) && !instance.interrupted) {
+              // it may come back here later, from another worker: ask the directory then
+              entered.delete(runId)
+              return Effect.void
+            }
+            entered.delete(runId)
             const cancelled = instance.interrupted
             const final = cancelled ? "cancelled" : "failed"
             return Effect.gen(function* () {
@@ -130,35 +142,23 @@ export const implement = <
             }).pipe(Effect.catchCause((cause) => Effect.logError(`run ${runId}: recording its end failed`, cause)))
           })
 
-          // Which worker executes the run now; another one before means it moved here.
-          const previous = yield* persist(
-            "claiming a run",
-            Effect.flatMap(now, (at) => directory.claim(runId, status.worker, at))
-          )
-          if (typeof previous === "string" && previous !== status.worker) {
-            yield* status.transition(identity, "moved", `from ${previous}`)
+          // Enter the run: record this worker, begin the run if it is starting. Entries of a run already entered
+          // here (a replay after a checkpoint) skip the database. No step is needed: a run a gateway abandoned
+          // stays abandoned, and one that began never becomes so, so every replay takes the same path.
+          if (!entered.has(runId)) {
+            const before = yield* persist(
+              "entering a run",
+              Effect.flatMap(now, (at) => directory.enter(runId, status.worker, at))
+            )
+            if (before === undefined || before.state === "abandoned") {
+              return yield* Effect.logInfo(`run ${runId} was abandoned before it began; not running it`)
+            }
+            remember(runId)
+            if (before.state === "starting") yield* status.transition(identity, "started")
+            else if (before.worker !== null && before.worker !== status.worker) {
+              yield* status.transition(identity, "moved", `from ${before.worker}`)
+            }
           }
-
-          // Begin once: a gateway that gave up on this start (no worker in time) marked it abandoned.
-          const begun = yield* run.step(
-            "tidings.begin",
-            Effect.gen(function* () {
-              const at = yield* now
-              if (
-                yield* persist(
-                  "beginning a run",
-                  directory.transition(runId, { from: ["starting"], to: "running" }, at)
-                )
-              ) {
-                yield* status.transition(identity, "started")
-                return true
-              }
-              const record = yield* persist("reading a run", directory.get(runId))
-              return record !== undefined && (record.state === "running" || record.state === "awaiting_input")
-            }),
-            { success: Schema.Boolean }
-          )
-          if (!begun) return yield* Effect.logInfo(`run ${runId} was abandoned before it began; not running it`)
 
           yield* body(input, run).pipe(
             Effect.catchCause((cause) =>
@@ -166,17 +166,13 @@ export const implement = <
               Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.die(Cause.squash(cause))
             )
           )
-          yield* run.step(
-            "tidings.completed",
-            Effect.gen(function* () {
-              const at = yield* now
-              const moved = yield* persist(
-                "completing a run",
-                directory.transition(runId, { from: activeStates, to: "completed" }, at)
-              )
-              if (moved) yield* status.transition(identity, "completed")
-            })
+          // a conditional move, so a replay of this end (a crash before the engine stored it) repeats nothing
+          entered.delete(runId)
+          const completed = yield* persist(
+            "completing a run",
+            Effect.flatMap(now, (at) => directory.transition(runId, { from: activeStates, to: "completed" }, at))
           )
+          if (completed) yield* status.transition(identity, "completed")
         })
       )
     })

@@ -8,7 +8,7 @@
  *   on their socket address; gateways are cluster clients that own no shards. A worker killed mid-run loses
  *   nothing: its shards move to another worker, which resumes its runs from their last completed step.
  */
-import { NodeClusterSocket } from "@effect/platform-node"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Cause, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import {
@@ -19,10 +19,13 @@ import {
   RunnerStorage,
   Runners,
   Sharding,
-  ShardingConfig
+  ShardingConfig,
+  SqlMessageStorage,
+  SqlRunnerStorage
 } from "effect/cluster"
 import type { WorkflowEngine } from "effect/workflow"
 import type { Transport } from "../transports/Transport.ts"
+import * as CoalescedRunnerStorage from "./CoalescedRunnerStorage.ts"
 import { withDeadline } from "./Deadline.ts"
 import * as LocalRuns from "./LocalRuns.ts"
 import * as RunClient from "./RunClient.ts"
@@ -55,9 +58,8 @@ export interface PostgresStorage {
   readonly shardLockRefreshMs?: number
   /**
    * How often a worker reads its shards' unprocessed messages from storage besides when it is told of one
-   * (default 100 ms; Effect Cluster's own default is 10 s). Measured here: under a few dozen concurrent starts,
-   * some messages a worker sends itself (a run's next step) are not seen by the read they triggered and wait for
-   * this poll, so it bounds how long a step can stall.
+   * (default 100 ms; Effect Cluster's own default is 10 s). A message is normally read as soon as the worker is
+   * told of it; this poll bounds how long one whose notification was lost waits.
    */
   readonly pollMs?: number
 }
@@ -168,17 +170,25 @@ const postgresParts = (storage: PostgresStorage, role: RunsStatus.Role) => {
     applicationName: `tidings-${role}`
   })
   const runner = runnerOf(storage)
+  const shardingConfig = {
+    runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
+    shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
+    refreshAssignmentsInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
+    shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 5000),
+    entityMessagePollInterval: Duration.millis(storage.pollMs ?? 100)
+  }
+  // Effect Cluster's SQL storage ("sql"), with the worker's shard-lock refreshes merged (CoalescedRunnerStorage.ts):
+  // every persisted reply confirms its shard's lock first, and unmerged those confirmations queue on the one lock
+  // connection until the worker's own lock refresh times out and it drops all its shards.
+  const sqlStorage = Layer.mergeAll(
+    SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest)),
+    CoalescedRunnerStorage.layer.pipe(Layer.provide(Layer.orDie(SqlRunnerStorage.layer)))
+  ).pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)))
   const cluster = NodeClusterSocket.layer({
     clientOnly: role === "gateway",
-    storage: "sql",
-    shardingConfig: {
-      runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
-      shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
-      refreshAssignmentsInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
-      shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 5000),
-      entityMessagePollInterval: Duration.millis(storage.pollMs ?? 100)
-    }
-  })
+    storage: "byo",
+    shardingConfig
+  }).pipe(Layer.provideMerge(sqlStorage))
   return { pg, cluster }
 }
 

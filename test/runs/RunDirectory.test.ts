@@ -80,28 +80,31 @@ const suite = (name: string, directory: Layer.Layer<RunDirectory, unknown>) =>
       )
     )
 
-    it.effect("claims say which worker had the run; counts, lists and prunes", () =>
+    it.effect("entering begins a starting run and says who had it; counts, lists and prunes", () =>
       withDirectory((d) =>
         Effect.gen(function* () {
           const owner = `owner-${randomUUID()}`
           const runs = [newRun(owner), newRun(owner), newRun(owner)]
           for (const run of runs) yield* d.create(run, 10)
-          expect(yield* d.claim(runs[0]!.runId, "w1", 11)).toBeNull()
-          expect(yield* d.claim(runs[0]!.runId, "w1", 12)).toBe("w1")
-          expect(yield* d.claim(runs[0]!.runId, "w2", 13)).toBe("w1")
-          expect(yield* d.claim("nope", "w1", 14)).toBeUndefined()
-          yield* d.setCancelReason(runs[1]!.runId, "enough", 15)
-          expect((yield* d.get(runs[1]!.runId))?.cancelReason).toBe("enough")
-          expect(yield* d.countActive(owner)).toBe(3)
-          yield* d.transition(runs[2]!.runId, { from: ["starting"], to: "abandoned" }, 20)
+          expect(yield* d.enter(runs[0]!.runId, "w1", 11)).toEqual({ state: "starting", worker: null })
+          expect(yield* d.get(runs[0]!.runId)).toMatchObject({ state: "running", worker: "w1" })
+          expect(yield* d.enter(runs[0]!.runId, "w1", 12)).toEqual({ state: "running", worker: "w1" })
+          expect(yield* d.enter(runs[0]!.runId, "w2", 13)).toEqual({ state: "running", worker: "w1" })
+          expect(yield* d.enter("nope", "w1", 14)).toBeUndefined()
+          // an abandoned run stays abandoned when a worker enters it late
+          yield* d.transition(runs[1]!.runId, { from: ["starting"], to: "abandoned" }, 14)
+          expect(yield* d.enter(runs[1]!.runId, "w1", 15)).toEqual({ state: "abandoned", worker: null })
+          expect((yield* d.get(runs[1]!.runId))?.state).toBe("abandoned")
+          yield* d.setCancelReason(runs[2]!.runId, "enough", 15)
+          expect((yield* d.get(runs[2]!.runId))?.cancelReason).toBe("enough")
           expect(yield* d.countActive(owner)).toBe(2)
           const active = (yield* d.active(100_000)).map((r) => r.runId)
-          expect(active).toEqual(expect.arrayContaining([runs[0]!.runId, runs[1]!.runId]))
-          expect(active).not.toContain(runs[2]!.runId)
+          expect(active).toEqual(expect.arrayContaining([runs[0]!.runId, runs[2]!.runId]))
+          expect(active).not.toContain(runs[1]!.runId)
           expect(yield* d.countActive(null)).toBeGreaterThanOrEqual(0)
           // only final runs older than the cut are forgotten
           expect(yield* d.prune(21)).toBeGreaterThanOrEqual(1)
-          expect(yield* d.get(runs[2]!.runId)).toBeUndefined()
+          expect(yield* d.get(runs[1]!.runId)).toBeUndefined()
           expect(yield* d.get(runs[0]!.runId)).toBeDefined()
           yield* d.ping
         })

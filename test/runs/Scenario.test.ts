@@ -10,6 +10,7 @@ import { Effect, Layer } from "effect"
 import { afterAll, describe, it } from "vitest"
 import * as SimulatedAgent from "../../src/agent/SimulatedAgent.ts"
 import { AgentProtocol } from "../../src/protocol/agent/index.ts"
+import { RunClient } from "../../src/runs/RunClient.ts"
 import * as Server from "../../src/server/Server.ts"
 import * as Memory from "../../src/transports/Memory.ts"
 import { type Broker, brokerBinary, brokerKinds, startBroker } from "../cluster/support/brokers.ts"
@@ -21,17 +22,21 @@ import { runScenario } from "./support/scenario.ts"
 
 describe("run scenario, one process (memory)", () => {
   it("steps, a checkpoint answered, a cancel, ownership", async () => {
+    // one runs layer and one transport shared by the server and the test (which asks RunClient.get)
+    const shared = SimulatedAgent.runs({ beatMs: 10 }).pipe(Layer.provideMerge(Memory.layer()))
     const layer = Server.layer({
       protocol: AgentProtocol,
       handlers: SimulatedAgent.handlers,
       port: 0,
       auth: { secret: SECRET }
-    }).pipe(Layer.provide(SimulatedAgent.runs({ beatMs: 10 })), Layer.provide(Memory.layer()))
+    }).pipe(Layer.provideMerge(shared))
     await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
           const server = yield* Server.TidingsServer
-          yield* Effect.promise(() => runScenario({ gateways: [server.url], secret: SECRET }))
+          const runs = yield* RunClient
+          const state = (runId: string) => Effect.runPromise(runs.get(runId))
+          yield* Effect.promise(() => runScenario({ gateways: [server.url], secret: SECRET, state }))
         }).pipe(Effect.provide(layer))
       )
     )

@@ -17,6 +17,10 @@ export interface Deployment {
   readonly gateways: ReadonlyArray<string>
   /** The HS256 secret the gateways verify tokens with. */
   readonly secret: string
+  /** Where a run stands, when the deployment can ask (RunClient.get in process). */
+  readonly state?: (
+    runId: string
+  ) => Promise<{ readonly state: string; readonly cancelReason: string | null } | undefined>
 }
 
 /** The words the simulated agent streams for `query` (src/agent/SimulatedAgent.ts). */
@@ -57,7 +61,7 @@ export const assembled = (events: ReadonlyArray<Frame>): string => {
   return text
 }
 
-export const runScenario = async ({ gateways, secret }: Deployment): Promise<void> => {
+export const runScenario = async ({ gateways, secret, state }: Deployment): Promise<void> => {
   const first = gateways[0]!
   const last = gateways[gateways.length - 1]!
   const a = await connectAs(first, "ann", secret)
@@ -125,6 +129,12 @@ export const runScenario = async ({ gateways, secret }: Deployment): Promise<voi
     expectWholeLog(events2)
     expect(events2.filter((e) => e.event === "completion")).toHaveLength(1)
     expect(events2.at(-1)?.event).toBe("completion")
+
+    if (state) {
+      expect(await state(runId)).toMatchObject({ state: "completed" })
+      expect(await state(run2.runId)).toMatchObject({ state: "cancelled", cancelReason: "changed my mind" })
+      expect(await state("no-such-run")).toBeUndefined()
+    }
 
     // 3. unknown runs
     expect(await command(b, "cancel", { runId: "no-such-run" })).toMatchObject({
