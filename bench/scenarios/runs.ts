@@ -4,11 +4,13 @@
  * WebSockets in the orchestrator, which does nothing else meanwhile (the load is hundreds of commands, not
  * thousands of sockets). Three measurements:
  *
- * 1. starts: `starts` runs (one step each) started `startConcurrency` at a time; a start answers once a worker
- *    has begun the run, so this is runs begun per second, and the start latency.
+ * 1. starts: STARTS runs (one step each) started START_CONCURRENCY at a time, first with one worker, then with
+ *    both (the second joins after; the shards it takes move first); a start answers once a worker has begun the
+ *    run, so this is runs begun per second, and the start latency.
  * 2. command round trip: `spec.clients` runs in flight, each waiting at a checkpoint; a client answers, the run
- *    (on a worker, another process) resumes and publishes `pong`, `rounds` times per run. Measured: the answer's
- *    reply (gateway → storage → engine) and answer → `pong` at the client (gateway → run on a worker → client).
+ *    (on a worker, another process) resumes and publishes `pong`. Measured: the answer's reply (gateway → storage
+ *    → engine) and answer → `pong` at the client (gateway → run on a worker → client), first paced (PACED_RATE
+ *    answers per second over all runs, two rounds each), then as fast as the runs answer (the rest of ROUNDS).
  * 3. a worker's SIGKILL: runs in flight on both workers; the worker with more of them is killed; per run of it,
  *    the time from the kill to its next event (published by the other worker once the run moved there).
  */
@@ -27,7 +29,9 @@ import type { Context, Spec } from "./spec.ts"
 const SECRET = randomUUID() + randomUUID()
 const STARTS = 400
 const START_CONCURRENCY = 40
-const ROUNDS = 10
+const ROUNDS = 6
+const PACED_ROUNDS = 2
+const PACED_RATE = 20
 const KILL_RUNS = 40
 
 interface NodeInfo {
@@ -119,9 +123,8 @@ export const runs = async (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
           BENCH_DEADLINE_MS: String(10 * 60_000)
         }
       })
-    // the first worker creates the cluster's tables
+    // the first worker creates the cluster's tables; the second joins after the first measurement
     children.push(await node("worker 1", "worker"))
-    children.push(await node("worker 2", "worker"))
     const gateway = await node("gateway", "gateway")
     children.push(gateway)
     const url = `ws://127.0.0.1:${gateway.info.port}/ws`
@@ -144,19 +147,28 @@ export const runs = async (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
       return { ...(frame.result as { runId: string; channel: string }), ms }
     }
 
-    // 1. starts
-    await pool(20, 10, async (i) => void (await start(i, { steps: 1, stepMs: 0, rounds: 0 }))) // warm-up
-    const startLatency = Histogram.make()
-    const t1 = performance.now()
-    await pool(STARTS, START_CONCURRENCY, async (i) => {
-      const run = await start(i, { steps: 1, stepMs: 0, rounds: 0 })
-      startLatency.recordValue(Math.round(run.ms * 1000))
-    })
-    const startedPerSec = STARTS / ((performance.now() - t1) / 1000)
-    const startSummary = Histogram.summarize(startLatency)
-    ctx.log(
-      `  starts: ${STARTS} runs begun at ${START_CONCURRENCY} in flight: ${startedPerSec.toFixed(0)} runs/s, start p50 ${startSummary.p50} ms, p99 ${startSummary.p99} ms`
-    )
+    // 1. starts, with one worker and then with two
+    const measureStarts = async (workers: number) => {
+      await pool(20, 10, async (i) => void (await start(i, { steps: 1, stepMs: 0, rounds: 0 }))) // warm-up
+      const latency = Histogram.make()
+      const t = performance.now()
+      await pool(STARTS, START_CONCURRENCY, async (i) => {
+        const run = await start(i, { steps: 1, stepMs: 0, rounds: 0 })
+        latency.recordValue(Math.round(run.ms * 1000))
+      })
+      const perSec = STARTS / ((performance.now() - t) / 1000)
+      const summary = Histogram.summarize(latency)
+      ctx.log(
+        `  starts with ${workers} worker${workers > 1 ? "s" : ""}: ${STARTS} runs begun at ${START_CONCURRENCY} in flight: ${perSec.toFixed(0)} runs/s, start p50 ${summary.p50} ms, p99 ${summary.p99} ms`
+      )
+      return { perSec, summary }
+    }
+    const oneWorker = await measureStarts(1)
+    children.push(await node("worker 2", "worker"))
+    await sleep(5000) // the shards worker 2 takes over move
+    const twoWorkers = await measureStarts(2)
+    const startedPerSec = Math.max(oneWorker.perSec, twoWorkers.perSec)
+    const startSummary = twoWorkers.summary
 
     // 2. command round trip with spec.clients runs in flight
     const inFlight = spec.clients
@@ -165,7 +177,8 @@ export const runs = async (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
     const looping = await Promise.all(
       Array.from({ length: inFlight }, (_, i) => start(i, { steps: 0, stepMs: 0, rounds: ROUNDS }))
     )
-    for (const [i, run] of looping.entries()) clientFor(i).send({ type: "subscribe", channel: run.channel })
+    for (const [i, run] of looping.entries())
+      clientFor(i).send({ type: "subscribe", channel: run.channel, fromStart: true })
     await Promise.all(
       looping.map((run, i) =>
         clientFor(i).next(
@@ -174,40 +187,67 @@ export const runs = async (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
         )
       )
     )
+    const answer = async (i: number, round: number) => {
+      const run = looping[i]!
+      const client = clientFor(i)
+      await client.next(
+        event(run.channel, "waiting", (d) => d.round === round),
+        60_000
+      )
+      const pong = nextAt(
+        client,
+        event(run.channel, "pong", (d) => d.round === round)
+      )
+      const sent = performance.now()
+      const { frame, ms } = await send(client, "answer", { runId: run.runId, round })
+      if (frame.type !== "reply" || frame.ok !== true) throw new Error(`answer failed: ${JSON.stringify(frame)}`)
+      return { replyMs: ms, roundTripMs: (await pong).at - sent }
+    }
+    // paced: PACED_RATE answers a second over all runs, PACED_ROUNDS rounds each
+    const pacedReply = Histogram.make()
+    const paced = Histogram.make()
+    const pacedAnswers: Array<Promise<void>> = []
+    for (let round = 1; round <= PACED_ROUNDS; round++) {
+      for (let i = 0; i < inFlight; i++) {
+        pacedAnswers.push(
+          answer(i, round).then(({ replyMs, roundTripMs }) => {
+            pacedReply.recordValue(Math.round(replyMs * 1000))
+            paced.recordValue(Math.round(roundTripMs * 1000))
+          })
+        )
+        await sleep(1000 / PACED_RATE)
+      }
+    }
+    await Promise.all(pacedAnswers)
+    const pacedSummary = Histogram.summarize(paced)
+    const pacedReplySummary = Histogram.summarize(pacedReply)
+    ctx.log(
+      `  commands paced at ${PACED_RATE}/s over ${inFlight} runs in flight: reply p50 ${pacedReplySummary.p50} ms, p99 ${pacedReplySummary.p99} ms; answer → run's next event p50 ${pacedSummary.p50} ms, p99 ${pacedSummary.p99} ms`
+    )
+    // then as fast as they come: every run answers its next round as soon as it waits
     const t2 = performance.now()
     await Promise.all(
-      looping.map(async (run, i) => {
-        const client = clientFor(i)
-        for (let round = 1; round <= ROUNDS; round++) {
-          if (round > 1)
-            await client.next(
-              event(run.channel, "waiting", (d) => d.round === round),
-              60_000
-            )
-          const pong = nextAt(
-            client,
-            event(run.channel, "pong", (d) => d.round === round)
-          )
-          const sent = performance.now()
-          const { frame, ms } = await send(client, "answer", { runId: run.runId, round })
-          if (frame.type !== "reply" || frame.ok !== true) throw new Error(`answer failed: ${JSON.stringify(frame)}`)
-          reply.recordValue(Math.round(ms * 1000))
-          roundTrip.recordValue(Math.round(((await pong).at - sent) * 1000))
+      looping.map(async (_, i) => {
+        for (let round = PACED_ROUNDS + 1; round <= ROUNDS; round++) {
+          const { replyMs, roundTripMs } = await answer(i, round)
+          reply.recordValue(Math.round(replyMs * 1000))
+          roundTrip.recordValue(Math.round(roundTripMs * 1000))
         }
       })
     )
-    const answersPerSec = (inFlight * ROUNDS) / ((performance.now() - t2) / 1000)
+    const answersPerSec = (inFlight * (ROUNDS - PACED_ROUNDS)) / ((performance.now() - t2) / 1000)
     const replySummary = Histogram.summarize(reply)
     const roundTripSummary = Histogram.summarize(roundTrip)
     ctx.log(
-      `  commands: ${inFlight} runs in flight, ${ROUNDS} answers each (${answersPerSec.toFixed(0)} answers/s): reply p50 ${replySummary.p50} ms, p99 ${replySummary.p99} ms; answer → run's next event p50 ${roundTripSummary.p50} ms, p99 ${roundTripSummary.p99} ms`
+      `  commands unpaced: ${inFlight} runs in flight, ${ROUNDS - PACED_ROUNDS} answers each (${answersPerSec.toFixed(0)} answers/s): reply p50 ${replySummary.p50} ms, p99 ${replySummary.p99} ms; answer → run's next event p50 ${roundTripSummary.p50} ms, p99 ${roundTripSummary.p99} ms`
     )
 
     // 3. kill a worker with runs in flight
     const long = await Promise.all(
       Array.from({ length: KILL_RUNS }, (_, i) => start(i, { steps: 60, stepMs: 250, rounds: 0 }))
     )
-    for (const [i, run] of long.entries()) clientFor(i).send({ type: "subscribe", channel: run.channel })
+    for (const [i, run] of long.entries())
+      clientFor(i).send({ type: "subscribe", channel: run.channel, fromStart: true })
     await sleep(2000)
     const lastPid = (i: number, channel: string) => {
       const events = clientFor(i).events(channel)
@@ -239,23 +279,29 @@ export const runs = async (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
     )
 
     result.headline = { label: "runs started/s", value: Math.round(startedPerSec), unit: "/s" }
-    result.latency = roundTripSummary
+    result.latency = pacedSummary
     result.rates = {
       runsStartedPerSec: Math.round(startedPerSec),
+      runsStartedPerSecOneWorker: Math.round(oneWorker.perSec),
+      runsStartedPerSecTwoWorkers: Math.round(twoWorkers.perSec),
       startP50Ms: startSummary.p50,
       startP99Ms: startSummary.p99,
       runsInFlight: inFlight,
-      answerReplyP50Ms: replySummary.p50,
-      answerReplyP99Ms: replySummary.p99,
-      commandRoundTripP50Ms: roundTripSummary.p50,
-      commandRoundTripP99Ms: roundTripSummary.p99,
+      pacedAnswersPerSec: PACED_RATE,
+      answerReplyP50Ms: pacedReplySummary.p50,
+      answerReplyP99Ms: pacedReplySummary.p99,
+      commandRoundTripP50Ms: pacedSummary.p50,
+      commandRoundTripP99Ms: pacedSummary.p99,
+      unpacedAnswersPerSec: Math.round(answersPerSec),
+      unpacedRoundTripP50Ms: roundTripSummary.p50,
+      unpacedRoundTripP99Ms: roundTripSummary.p99,
       killedWorkerRuns: victims.length,
       killToNextEventMedianMs: Math.round(median),
       killToNextEventMaxMs: Math.round(slowest)
     }
     result.notes.push(
       "1 gateway and 2 workers (bench/runs/node.ts) on PostgreSQL and the scenario's transport; default runs settings (lock expiration 5 s, refresh 1 s)",
-      "command round trip: answer sent on the gateway → the run resumes on a worker → its `pong` reaches the client"
+      "command round trip: answer sent on the gateway → the run resumes on a worker → its `pong` reaches the client; the table's latency columns are the paced round trip"
     )
   } catch (error) {
     result.status = "failed"

@@ -6,7 +6,7 @@
  * client as `unavailable` with a retry delay) rather than hang.
  */
 import { randomBytes } from "node:crypto"
-import { Cause, Clock, Context, Duration, Effect, Layer } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Fiber, Layer } from "effect"
 import { DurableDeferred, type WorkflowEngine } from "effect/workflow"
 import { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import { withDeadline } from "./Deadline.ts"
@@ -75,18 +75,34 @@ export class RunClient extends Context.Service<RunClient, RunClientShape>()("tid
 
 const newRunId = () => randomBytes(9).toString("base64url")
 
-/** Polls `check` (5 ms, doubling to 100 ms) until it yields a value or `ms` have passed. */
-const pollFor = <A, E>(ms: number, check: Effect.Effect<A | undefined, E>): Effect.Effect<A | undefined, E> =>
+/**
+ * Checks until `check` yields a value or `ms` have passed: again whenever `changed` completes (the directory heard
+ * the run change), and in any case after 5 ms, doubling to 200 ms (a notice may be lost).
+ */
+const pollFor = <A, E>(
+  ms: number,
+  check: Effect.Effect<A | undefined, E>,
+  changed: Effect.Effect<void>
+): Effect.Effect<A | undefined, E> =>
   Effect.gen(function* () {
     const deadline = (yield* Clock.currentTimeMillis) + ms
     let wait = 5
     while (true) {
+      // listen before looking, so that a change between the two is not missed
+      const notice = yield* Effect.forkChild(changed, { startImmediately: true })
       const value = yield* check
-      if (value !== undefined) return value
+      if (value !== undefined) {
+        yield* Fiber.interrupt(notice)
+        return value
+      }
       const left = deadline - (yield* Clock.currentTimeMillis)
-      if (left <= 0) return undefined
-      yield* Effect.sleep(Duration.millis(Math.min(wait, left)))
-      wait = Math.min(wait * 2, 100)
+      if (left <= 0) {
+        yield* Fiber.interrupt(notice)
+        return undefined
+      }
+      yield* Effect.raceFirst(Fiber.join(notice), Effect.sleep(Duration.millis(Math.min(wait, left))))
+      yield* Fiber.interrupt(notice)
+      wait = Math.min(wait * 2, 200)
     }
   })
 
@@ -167,7 +183,8 @@ export const make = (definitions: ReadonlyArray<AnyRunDefinition>, options: Gate
           const begun = yield* stored(
             pollFor(
               left,
-              Effect.map(directory.get(runId), (record) => (record?.state === "starting" ? undefined : record))
+              Effect.map(directory.get(runId), (record) => (record?.state === "starting" ? undefined : record)),
+              directory.changed(runId)
             )
           )
           if (begun === undefined && (yield* abandon(runId))) {
@@ -191,7 +208,8 @@ export const make = (definitions: ReadonlyArray<AnyRunDefinition>, options: Gate
           const ended = yield* stored(
             pollFor(
               cancelWaitMs,
-              Effect.map(directory.get(runId), (r) => (r === undefined || isFinal(r.state) ? r : undefined))
+              Effect.map(directory.get(runId), (r) => (r === undefined || isFinal(r.state) ? r : undefined)),
+              directory.changed(runId)
             )
           )
           // Not stopped yet (its worker is gone, say): the cancel is recorded and applies when the run next executes.

@@ -16,6 +16,7 @@ import { CurrentStep, publishAt, type StepPlace, streamAt } from "./Publications
 import { checkName, type RunDefinition } from "./RunDefinition.ts"
 import type { RunDirectoryShape } from "./RunDirectory.ts"
 import type { RunsStatusShape } from "./RunsStatus.ts"
+import type { StepResults } from "./StepResults.ts"
 
 /** What the body's effects need beyond their own: provided by the workflow engine while the run executes. */
 export type RunEnv = WorkflowEngine.WorkflowEngine | WorkflowEngine.WorkflowInstance
@@ -107,6 +108,8 @@ export interface RunServices {
   readonly directory: RunDirectoryShape
   readonly status: RunsStatusShape
   readonly retryMs: number
+  /** This worker's completed steps, for replays of the bodies it executes (StepResults.ts). */
+  readonly results: StepResults
 }
 
 /** Directory writes from inside a run: retried like publications (they are conditional, so retries are safe). */
@@ -123,7 +126,7 @@ export const make = <P extends AnyProtocol, Answer>(
   },
   services: RunServices
 ): RunContext<P, Answer> => {
-  const { publisher, directory, status, retryMs } = services
+  const { publisher, directory, status, retryMs, results } = services
   const seen = new Map<string, number>()
   /** A step's name in this execution: the second "think" is "think#2". Deterministic as the body is. */
   const uniqueName = (name: string): string => {
@@ -139,13 +142,18 @@ export const make = <P extends AnyProtocol, Answer>(
     error: Schema.Top | undefined
   ): Effect.Effect<A, E, R | RunEnv> => {
     const key = `${run.executionId}/${name}`
-    return Activity.make({
+    const activity = Activity.make({
       name,
       ...(success === undefined ? {} : { success }),
       ...(error === undefined ? {} : { error }),
       // a fresh place per execution of the step: a re-execution publishes at the same places again
       execute: Effect.suspend(() => Effect.provideService(effect, CurrentStep, { key, next: 0 }))
     }) as unknown as Effect.Effect<A, E, R | RunEnv>
+    return Effect.suspend(() => {
+      const known = results.get(run.executionId, name)
+      if (known !== undefined) return Effect.succeed(known.value as A)
+      return Effect.tap(activity, (value) => Effect.sync(() => results.set(run.executionId, name, value)))
+    })
   }
 
   const step: RunContext<P, Answer>["step"] = (

@@ -57,6 +57,12 @@ export interface RunDirectoryShape {
   /** Forgets final runs last updated before `before` (ms since the epoch); returns how many. */
   readonly prune: (before: number) => Effect.Effect<number, RunStorageError>
 
+  /**
+   * Completes when this process hears that the run's record changed (a worker began or ended it), or never: it
+   * saves a gateway from polling often, and callers still poll now and then in case a notice is lost.
+   */
+  readonly changed: (runId: string) => Effect.Effect<void>
+
   /** Fails when the storage cannot be reached (readiness, checked in the background). */
   readonly ping: Effect.Effect<void, RunStorageError>
 }

@@ -6,6 +6,7 @@ import { Effect, Layer } from "effect"
 import { RunStorageError } from "./errors.ts"
 import { allows, RunDirectory, type RunDirectoryShape } from "./RunDirectory.ts"
 import { isFinal, type RunRecord } from "./RunRecord.ts"
+import { Waiters } from "./Waiters.ts"
 
 export interface MemoryDirectoryOptions {
   /** Final runs remembered (for `cancel` → already finished, and state queries); default 10,000. */
@@ -17,9 +18,11 @@ export const make = (options: MemoryDirectoryOptions = {}): RunDirectoryShape =>
   const runs = new Map<string, RunRecord>()
   const finished: Array<string> = []
 
+  const waiters = new Waiters()
   const update = (record: RunRecord, changes: Partial<RunRecord>, now: number) => {
     const next: RunRecord = { ...record, ...changes, updatedAt: now }
     runs.set(record.runId, next)
+    waiters.wake(record.runId)
     if (!isFinal(record.state) && isFinal(next.state)) {
       finished.push(record.runId)
       while (finished.length > keepFinished) runs.delete(finished.shift()!)
@@ -89,6 +92,7 @@ export const make = (options: MemoryDirectoryOptions = {}): RunDirectoryShape =>
         }
         return pruned
       }),
+    changed: (runId) => waiters.wait(runId),
     ping: Effect.void
   }
 }

@@ -4,12 +4,14 @@
  * UPDATE, so concurrent gateways and workers agree. Each statement has a deadline, so a database that stopped
  * answering fails commands (typed, retryable) instead of hanging them.
  */
-import { Effect, Layer } from "effect"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { withDeadline } from "./Deadline.ts"
 import { RunStorageError } from "./errors.ts"
 import { RunDirectory, type RunDirectoryShape } from "./RunDirectory.ts"
 import { activeStates, finalStates, type RunRecord, type RunState } from "./RunRecord.ts"
+import { Waiters } from "./Waiters.ts"
 
 export interface SqlDirectoryOptions {
   /** The table (default `tidings_runs`). */
@@ -79,6 +81,21 @@ export const make = (options: SqlDirectoryOptions = {}) =>
       )`
     yield* guard("creating its table", Effect.retry(createTable, { times: 1 }))
 
+    // Changes gateways wait for (a run begun, a run ended) are announced with NOTIFY on this channel; a gateway
+    // LISTENs on one connection (when the client is PostgreSQL's) and wakes whoever waits for that run.
+    const channel = options.table ?? "tidings_runs"
+    const waiters = new Waiters()
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    if (Option.isSome(pg)) {
+      const listen = Effect.scoped(
+        Effect.flatMap(pg.value.listen(channel), (queue) =>
+          Effect.forever(Effect.map(Queue.take(queue), (notice) => waiters.wake(notice.payload)))
+        )
+      )
+      // a lost listening connection is opened again; meanwhile waiters fall back on polling
+      yield* Effect.forkScoped(Effect.retry(listen, Schedule.spaced(Duration.seconds(1))))
+    }
+
     const directory: RunDirectoryShape = {
       create: (run, now) =>
         guard(
@@ -105,22 +122,31 @@ export const make = (options: SqlDirectoryOptions = {}) =>
         guard(
           "moving a run",
           sql<{ run_id: string }>`
-            UPDATE ${table} SET state = ${move.to}, checkpoint = ${move.at ?? null}, updated_at = ${now}
-            WHERE run_id = ${runId} AND state IN ${sql.in(move.from)}
-            ${move.onlyAt === undefined ? sql`` : sql`AND checkpoint = ${move.onlyAt}`}
-            RETURNING run_id`.pipe(Effect.map((rows) => rows.length === 1))
+            WITH moved AS (
+              UPDATE ${table} SET state = ${move.to}, checkpoint = ${move.at ?? null}, updated_at = ${now}
+              WHERE run_id = ${runId} AND state IN ${sql.in(move.from)}
+              ${move.onlyAt === undefined ? sql`` : sql`AND checkpoint = ${move.onlyAt}`}
+              RETURNING run_id
+            )
+            SELECT run_id, pg_notify(${channel}, run_id) FROM moved`.pipe(Effect.map((rows) => rows.length === 1))
         ),
       enter: (runId, worker, now) =>
         guard(
           "entering a run",
           sql<{ state: RunState; worker: string | null }>`
-            WITH before AS (SELECT state, worker FROM ${table} WHERE run_id = ${runId} FOR UPDATE)
-            UPDATE ${table} AS t
-            SET worker = ${worker},
-                state = CASE WHEN before.state = 'starting' THEN 'running' ELSE before.state END,
-                updated_at = ${now}
-            FROM before WHERE t.run_id = ${runId}
-            RETURNING before.state AS state, before.worker AS worker`.pipe(Effect.map((rows) => rows[0]))
+            WITH before AS (SELECT state, worker FROM ${table} WHERE run_id = ${runId} FOR UPDATE),
+            entered AS (
+              UPDATE ${table} AS t
+              SET worker = ${worker},
+                  state = CASE WHEN before.state = 'starting' THEN 'running' ELSE before.state END,
+                  updated_at = ${now}
+              FROM before WHERE t.run_id = ${runId}
+              RETURNING before.state AS state, before.worker AS worker
+            )
+            SELECT e.state, e.worker FROM entered e
+            LEFT JOIN LATERAL (SELECT pg_notify(${channel}, ${runId}) WHERE e.state = 'starting') n ON true`.pipe(
+            Effect.map((rows) => rows[0])
+          )
         ),
       setCancelReason: (runId, reason, now) =>
         guard(
@@ -152,6 +178,7 @@ export const make = (options: SqlDirectoryOptions = {}) =>
             DELETE FROM ${table} WHERE state IN ${sql.in([...finalStates])} AND updated_at < ${before}
             RETURNING run_id`.pipe(Effect.map((rows) => rows.length))
         ),
+      changed: (runId) => waiters.wait(runId),
       ping: guard("a ping", sql`SELECT 1`).pipe(Effect.asVoid)
     }
     return directory

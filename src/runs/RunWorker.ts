@@ -19,6 +19,7 @@ import type { RunDefinition } from "./RunDefinition.ts"
 import { RunDirectory } from "./RunDirectory.ts"
 import { activeStates } from "./RunRecord.ts"
 import { RunsStatus } from "./RunsStatus.ts"
+import { StepResults } from "./StepResults.ts"
 
 /** What a hook may do when the run ends cancelled or failed: publish (keyed, so a repeated hook repeats nothing). */
 export interface EndContext<P extends AnyProtocol>
@@ -70,7 +71,8 @@ export const implement = <
       const status = yield* RunsStatus
       const publisher = Publisher.make(transport, new ProtocolCodec(definition.protocol))
       const retryMs = options.retryMs ?? DEFAULT_RETRY_MS
-      const services: RunContext.RunServices = { publisher, directory, status, retryMs }
+      const results = new StepResults()
+      const services: RunContext.RunServices = { publisher, directory, status, retryMs, results }
       const name = { definition: definition.name }
       const persist = <A>(what: string, effect: Effect.Effect<A, RunStorageError>) =>
         RunContext.persist(what, effect, retryMs)
@@ -120,11 +122,13 @@ export const implement = <
             if (Exit.isSuccess(exit)) return Effect.void
             // Interrupted without a cancel: this worker is stopping and the run continues on another one.
             if (Cause.hasInterruptsOnly(exit.cause) && !instance.interrupted) {
-              // it may come back here later, from another worker: ask the directory then
+              // it may come back here later, from another worker: ask the directory and the engine then
               entered.delete(runId)
+              results.forget(executionId)
               return Effect.void
             }
             entered.delete(runId)
+            results.forget(executionId)
             const cancelled = instance.interrupted
             const final = cancelled ? "cancelled" : "failed"
             return Effect.gen(function* () {
@@ -168,6 +172,7 @@ export const implement = <
           )
           // a conditional move, so a replay of this end (a crash before the engine stored it) repeats nothing
           entered.delete(runId)
+          results.forget(executionId)
           const completed = yield* persist(
             "completing a run",
             Effect.flatMap(now, (at) => directory.transition(runId, { from: activeStates, to: "completed" }, at))

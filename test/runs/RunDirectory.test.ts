@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Redacted } from "effect"
 import { RunDirectory, type RunDirectoryShape } from "../../src/runs/RunDirectory.ts"
 import * as RunDirectoryMemory from "../../src/runs/RunDirectoryMemory.ts"
 import * as RunDirectorySql from "../../src/runs/RunDirectorySql.ts"
@@ -58,6 +58,22 @@ const suite = (name: string, directory: Layer.Layer<RunDirectory, unknown>) =>
           expect(yield* d.transition(run.runId, right, 6)).toBe(true)
           expect(yield* d.get(run.runId)).toMatchObject({ state: "running", checkpoint: null })
           expect(yield* d.transition("nope", { from: ["running"], to: "failed" }, 7)).toBe(false)
+        })
+      )
+    )
+
+    it.effect("whoever waits for a run's change hears a worker begin it and a move end it", () =>
+      withDirectory((d) =>
+        Effect.gen(function* () {
+          const run = newRun()
+          yield* d.create(run, 1)
+          yield* Effect.sleep("200 millis") // the PostgreSQL directory's listener settles
+          const begun = yield* Effect.forkChild(d.changed(run.runId), { startImmediately: true })
+          yield* d.enter(run.runId, "w1", 2)
+          yield* Fiber.join(begun).pipe(Effect.timeout("2 seconds"))
+          const ended = yield* Effect.forkChild(d.changed(run.runId), { startImmediately: true })
+          expect(yield* d.transition(run.runId, { from: ["running"], to: "completed" }, 3)).toBe(true)
+          yield* Fiber.join(ended).pipe(Effect.timeout("2 seconds"))
         })
       )
     )
