@@ -141,6 +141,27 @@ export const suite = <E, R = never>(
         })
       )
 
+      it.effect(
+        "a read from the start that races a new channel's first appends returns every entry up to its top",
+        () =>
+          Effect.gen(function* () {
+            const t = yield* Transport
+            // the read finds the channel empty, then learns its top while appends land: it must not report a top
+            // above the entries it returns (a subscriber would start after entries it never received)
+            for (let round = 0; round < 20; round++) {
+              const channel = names().channel("read-race")
+              const [read] = yield* Effect.all(
+                [t.read(channel, undefined, 100), Effect.forEach([1, 2, 3], (i) => t.append(channel, publication(i)))],
+                { concurrency: "unbounded" }
+              )
+              expect(read.covered).toBe(true)
+              expect(read.entries.map((e) => e.offset)).toEqual(
+                Array.from({ length: read.top.offset }, (_, i) => i + 1)
+              )
+            }
+          })
+      )
+
       it.effect("a position from another epoch is not covered (epoch_changed)", () =>
         Effect.gen(function* () {
           const t = yield* Transport

@@ -126,7 +126,15 @@ export class ChannelLog {
       if (page !== undefined) return page
     }
     const last = await this.last(channel)
-    const top: Position = last !== undefined ? { epoch: last.epoch, offset: last.offset } : await this.top(channel, now)
+    let top: Position
+    if (last === undefined) {
+      // Empty when looked at; `top` may find entries appended since (it creates the epoch only if there are
+      // none): read again then, or this page would end at a top above entries it never returned.
+      top = await this.top(channel, now)
+      if (top.offset > 0) return this.read(channel, since, limit, now)
+    } else {
+      top = { epoch: last.epoch, offset: last.offset }
+    }
     if (since !== undefined && (since.epoch !== top.epoch || since.offset > top.offset)) {
       // A position ahead of the top cannot come from this incarnation of the log: its offsets will be reused.
       return { entries: [], top, covered: false, reason: "epoch_changed" }
