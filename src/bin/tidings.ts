@@ -47,8 +47,8 @@ Options (each also an environment variable):
   --log-level L         TIDINGS_LOG_LEVEL        Trace | Debug | Info | Warn | Error (default Info)
 
 Runs (environment only): TIDINGS_RUNS_START_TIMEOUT_MS (5000: a start no worker began by then answers
-unavailable), TIDINGS_RUNS_LOCK_EXPIRATION_MS (5000: a killed worker's runs move to another after about this
-long) and TIDINGS_RUNS_LOCK_REFRESH_MS (1000): a worker's heartbeat; TIDINGS_AGENT_BEAT_MS (250) and TIDINGS_AGENT_STEPS (5): the simulated agent's pace.
+unavailable), TIDINGS_RUNS_LOCK_EXPIRATION_MS (6000: a killed worker's runs move to another after about this
+long) and TIDINGS_RUNS_LOCK_REFRESH_MS (2000): a worker's heartbeat; TIDINGS_AGENT_BEAT_MS (250) and TIDINGS_AGENT_STEPS (5): the simulated agent's pace.
 `
 
 const flagToEnv: Record<string, string> = {

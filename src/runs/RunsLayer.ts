@@ -28,6 +28,7 @@ import type { Transport } from "../transports/Transport.ts"
 import * as CoalescedRunnerStorage from "./CoalescedRunnerStorage.ts"
 import { withDeadline } from "./Deadline.ts"
 import * as LocalRuns from "./LocalRuns.ts"
+import * as PauseAwareClock from "./PauseAwareClock.ts"
 import * as RunClient from "./RunClient.ts"
 import type { AnyRunDefinition } from "./RunDefinition.ts"
 import { RunDirectory } from "./RunDirectory.ts"
@@ -47,14 +48,15 @@ export interface PostgresStorage {
   /** Where this worker's runner listens and is reached by others (workers only; default 127.0.0.1:34431). */
   readonly runner?: { readonly host: string; readonly port: number }
   /**
-   * How long a worker counts as alive after its last heartbeat (default 5,000 ms). This governs how soon a killed
+   * How long a worker counts as alive after its last heartbeat (default 6,000 ms). This governs how soon a killed
    * worker's runs move: the others stop counting it after this long and take its shards at their next refresh,
    * so its runs publish again within about this plus `shardLockRefreshMs`. Its locks are PostgreSQL advisory
-   * locks held by its database session, so a worker that is only paused (alive, its session open) keeps its
-   * shards however long it pauses, and no run executes on two workers at once.
+   * locks held by its database session, which the server ends after this long idle: a worker paused for less
+   * keeps its shards (its deadlines do not count the pause, PauseAwareClock.ts); one paused for longer loses them
+   * to another worker (docs/runs.md says what that means for a step it was executing).
    */
   readonly shardLockExpirationMs?: number
-  /** How often a worker refreshes its heartbeat and locks and reads the others' (default 1,000 ms). */
+  /** How often a worker refreshes its heartbeat and locks and reads the others' (default 2,000 ms). */
   readonly shardLockRefreshMs?: number
   /**
    * How often a worker reads its shards' unprocessed messages from storage besides when it is told of one
@@ -172,9 +174,9 @@ const postgresParts = (storage: PostgresStorage, role: RunsStatus.Role) => {
   const runner = runnerOf(storage)
   const shardingConfig = {
     runnerAddress: Option.some(RunnerAddress.make(runner.host, runner.port)),
-    shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
-    refreshAssignmentsInterval: Duration.millis(storage.shardLockRefreshMs ?? 1000),
-    shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 5000),
+    shardLockRefreshInterval: Duration.millis(storage.shardLockRefreshMs ?? 2000),
+    refreshAssignmentsInterval: Duration.millis(storage.shardLockRefreshMs ?? 2000),
+    shardLockExpiration: Duration.millis(storage.shardLockExpirationMs ?? 6000),
     entityMessagePollInterval: Duration.millis(storage.pollMs ?? 100)
   }
   // Effect Cluster's SQL storage ("sql"), with the worker's shard-lock refreshes merged (CoalescedRunnerStorage.ts):
@@ -248,7 +250,9 @@ export const layer = (
       >
     )
   }
-  return Layer.mergeAll(Layer.empty, ...parts).pipe(Layer.provideMerge(core)) as Layer.Layer<
+  const runs = Layer.mergeAll(Layer.empty, ...parts).pipe(Layer.provideMerge(core))
+  // shard locks and deadlines must not give way because the process was paused (PauseAwareClock.ts)
+  return (storage.kind === "memory" ? runs : runs.pipe(Layer.provide(PauseAwareClock.layer))) as Layer.Layer<
     RunClient.RunClient | RunsStatus.RunsStatus | RunDirectory | WorkflowEngine.WorkflowEngine,
     RunsStartError,
     Transport

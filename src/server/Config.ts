@@ -22,8 +22,8 @@ export const ServeConfig = Config.all({
   ).pipe(Config.withDefault(34431)),
   runs: Config.all({
     startTimeoutMs: int("TIDINGS_RUNS_START_TIMEOUT_MS", 5000),
-    shardLockExpirationMs: int("TIDINGS_RUNS_LOCK_EXPIRATION_MS", 5000),
-    shardLockRefreshMs: int("TIDINGS_RUNS_LOCK_REFRESH_MS", 1000)
+    shardLockExpirationMs: int("TIDINGS_RUNS_LOCK_EXPIRATION_MS", 6000),
+    shardLockRefreshMs: int("TIDINGS_RUNS_LOCK_REFRESH_MS", 2000)
   }),
   agent: Config.all({
     beatMs: int("TIDINGS_AGENT_BEAT_MS", 250),

@@ -1,7 +1,8 @@
 /**
  * Merged shard-lock refreshes (src/runs/CoalescedRunnerStorage.ts): concurrent refreshes become a few inner ones,
  * each caller gets back its own shards that are still held, a failure reaches every caller of its batch, the
- * empty refresh passes straight through, and a refresh after a failure works again.
+ * empty refresh passes straight through, and a refresh after a failure works again. Checks of shards the last
+ * refresh covered are answered from it for a second, unless a shard was acquired or released since.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
@@ -21,7 +22,11 @@ const fake = () => {
         if (state.fail) return yield* Effect.fail(new PersistenceError({ cause: "boom" }))
         // shards divisible by 7 were lost to another runner
         return ids.filter((s) => s.id % 7 !== 0)
-      })
+      }),
+    acquire: (_address: RunnerAddress.RunnerAddress, shardIds: Iterable<ShardId.ShardId>) =>
+      Effect.succeed(Array.from(shardIds)),
+    release: () => Effect.void,
+    releaseAll: () => Effect.void
   } as unknown as RunnerStorage.RunnerStorage["Service"]
   return { calls, state, inner }
 }
@@ -60,6 +65,40 @@ describe("coalesced shard-lock refreshes", () => {
       expect(failed.every(Exit.isFailure)).toBe(true)
       state.fail = false
       expect((yield* storage.refresh(address, [ShardId.make("default", 3)])).map((s) => s.id)).toEqual([3])
+    })
+  )
+
+  it.live("checks of shards the last refresh covered are answered from it for a second, not after", () =>
+    Effect.gen(function* () {
+      const { calls, inner } = fake()
+      const storage = coalesce(inner, yield* Scope.make())
+      const all = Array.from({ length: 10 }, (_, i) => ShardId.make("default", i + 1))
+      expect((yield* storage.refresh(address, all)).length).toBe(9)
+      expect((yield* storage.refresh(address, [all[2]!])).map((s) => s.id)).toEqual([3])
+      expect(yield* storage.refresh(address, [all[6]!])).toEqual([]) // lost in the last refresh
+      expect(calls.length).toBe(1)
+      // a shard the last refresh did not ask about goes to the storage
+      yield* storage.refresh(address, [ShardId.make("default", 11)])
+      expect(calls.length).toBe(2)
+      yield* Effect.sleep(1100)
+      yield* storage.refresh(address, [all[2]!])
+      expect(calls.length).toBe(3)
+    })
+  )
+
+  it.live("an acquisition or a release ends the answers from the last refresh", () =>
+    Effect.gen(function* () {
+      const { calls, inner } = fake()
+      const storage = coalesce(inner, yield* Scope.make())
+      const all = Array.from({ length: 10 }, (_, i) => ShardId.make("default", i + 1))
+      yield* storage.refresh(address, all)
+      yield* storage.release(address, all[2]!)
+      yield* storage.refresh(address, [all[2]!])
+      expect(calls.length).toBe(2)
+      yield* storage.refresh(address, all)
+      yield* storage.acquire(address, [ShardId.make("default", 12)])
+      yield* storage.refresh(address, [all[0]!])
+      expect(calls.length).toBe(4)
     })
   )
 })

@@ -61,7 +61,7 @@ export interface SpawnOptions {
   readonly readyTimeoutMs?: number
 }
 
-const tailOf = (text: string) => text.slice(-6000)
+const tailOf = (text: string) => text.slice(-100_000)
 
 /** The HTTP status of `GET <http>/readyz` (0 when nothing answers), bounded by `timeoutMs`. */
 export const readyz = async (http: string, timeoutMs = 2000): Promise<number> => {

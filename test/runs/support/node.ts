@@ -5,10 +5,10 @@
  * (TIDINGS_DATABASE_URL) and the transport chosen by Transports.layerConfig (TIDINGS_TRANSPORT, REDIS_URL...).
  *
  * Environment: ROLE, TIDINGS_PORT, TIDINGS_JWT_SECRET (gateway), TIDINGS_RUNNER_PORT (worker), SIDE_EFFECTS and
- * STEP_MS (worker), START_TIMEOUT_MS (gateway, default 5000), LOCK_EXPIRATION_MS (default 5000).
+ * STEP_MS (worker), LOG_LEVEL (Info), START_TIMEOUT_MS (gateway, default 5000), LOCK_EXPIRATION_MS (default: RunsLayer's).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, References } from "effect"
 import * as Runs from "../../../src/runs/index.ts"
 import * as Server from "../../../src/server/Server.ts"
 import * as StatusServer from "../../../src/server/StatusServer.ts"
@@ -28,7 +28,7 @@ const storage: Runs.PostgresStorage = {
   kind: "postgres",
   url: env("TIDINGS_DATABASE_URL"),
   runner: { host: "127.0.0.1", port: Number(env("TIDINGS_RUNNER_PORT", "34431")) },
-  shardLockExpirationMs: Number(env("LOCK_EXPIRATION_MS", "5000"))
+  ...(process.env.LOCK_EXPIRATION_MS ? { shardLockExpirationMs: Number(process.env.LOCK_EXPIRATION_MS) } : {})
 }
 
 const main = Effect.gen(function* () {
@@ -70,4 +70,5 @@ const main = Effect.gen(function* () {
   return yield* Effect.never
 }).pipe(Effect.scoped)
 
-NodeRuntime.runMain(main)
+const level = (process.env.LOG_LEVEL ?? "Info") as "Info" | "Warn" | "Debug"
+NodeRuntime.runMain(Effect.provideService(main, References.MinimumLogLevel, level))

@@ -85,7 +85,7 @@ export const stepsHandlers: Handlers<StepsProtocol, Runs.RunClient> = {
 }
 
 export interface StepsWorkerOptions {
-  /** Where each step execution appends `begin <runId> <n> <pid>` and, once done, `end <runId> <n> <pid> <ms>`. */
+  /** Where each step execution appends `begin <runId> <n> <pid> <ms>` and, once done, `end <runId> <n> <pid> <ms>`. */
   readonly sideEffects: string
   /** How long a step takes (two equal halves). */
   readonly stepMs: number
@@ -102,7 +102,7 @@ export const stepsWorker = (options: StepsWorkerOptions) =>
           yield* run.step(
             `step-${n}`,
             Effect.gen(function* () {
-              appendFileSync(options.sideEffects, `begin ${run.runId} ${n} ${pid}\n`)
+              appendFileSync(options.sideEffects, `begin ${run.runId} ${n} ${pid} ${Date.now()}\n`)
               yield* run.publish("progress", { n, part: 1, pid })
               const message = yield* run.stream("chunk", { restart: (first) => ({ ...first, restart: true }) })
               for (let i = 0; i < 3; i++) {
