@@ -1,13 +1,14 @@
 /**
  * Plain HTTP routes beside the WebSocket endpoint: liveness (`GET /healthz`), readiness (`GET /readyz`:
- * transport reachable and not draining), Prometheus metrics (`GET /metrics`) and publishing
- * (`POST /v1/channels/:channel/events`, HttpPublish.ts). Returns false for a request it does not own.
+ * transport reachable and not draining, answered at once from state kept in the background, TransportHealth.ts),
+ * Prometheus metrics (`GET /metrics`) and publishing (`POST /v1/channels/:channel/events`, HttpPublish.ts).
+ * Returns false for a request it does not own.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, type Fiber } from "effect"
-import type { TransportShape } from "../transports/Transport.ts"
 import * as HttpPublish from "./HttpPublish.ts"
 import type { Metrics } from "./Metrics.ts"
+import type { TransportHealth } from "./TransportHealth.ts"
 
 export interface RoutesEnv extends HttpPublish.PublishEnv {
   readonly ready: () => boolean
@@ -17,7 +18,7 @@ export interface RoutesEnv extends HttpPublish.PublishEnv {
     readonly ready: boolean
     readonly reason?: string
   }>
-  readonly transport: TransportShape
+  readonly transportHealth: TransportHealth
   readonly metrics: Metrics
   readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
 }
@@ -35,19 +36,16 @@ export const make =
       return true
     }
     if (req.method === "GET" && url.pathname === "/readyz") {
-      env.run(
-        Effect.map(env.transport.healthy, (healthy) => {
-          const dependencies = env.dependencies()
-          const ready = healthy && env.ready() && dependencies.every((d) => d.ready)
-          const body: Record<string, unknown> = {
-            ready,
-            transport: healthy ? "ok" : "unreachable",
-            draining: !env.ready()
-          }
-          for (const d of dependencies) body[d.name] = d.ready ? "ok" : (d.reason ?? "not ready")
-          json(res, ready ? 200 : 503, body)
-        })
-      )
+      const transport = env.transportHealth.current()
+      const dependencies = env.dependencies()
+      const ready = transport.ok && env.ready() && dependencies.every((d) => d.ready)
+      const body: Record<string, unknown> = {
+        ready,
+        transport: transport.ok ? "ok" : (transport.reason ?? "unreachable"),
+        draining: !env.ready()
+      }
+      for (const d of dependencies) body[d.name] = d.ready ? "ok" : (d.reason ?? "not ready")
+      json(res, ready ? 200 : 503, body)
       return true
     }
     if (req.method === "GET" && url.pathname === "/metrics") {

@@ -29,6 +29,7 @@ import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Option
 import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
+import * as TransportHealth from "./TransportHealth.ts"
 import { AttemptLimiter, credentials, pathOf, peerAddress, refuse } from "./Upgrade.ts"
 
 export interface ServerOptions<P extends AnyProtocol, R> {
@@ -131,6 +132,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
     const fork = yield* FiberSet.makeRuntime<R>()
+    const transportHealth = yield* TransportHealth.make(transport)
     const minimumLogLevel = yield* References.MinimumLogLevel
     const limits: Limits = {
       ...defaultLimits,
@@ -319,7 +321,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const httpHandler = HttpRoutes.make({
       ready: () => !draining,
       dependencies: () => (runs ? [{ name: "runs", ...runs.readiness() }] : []),
-      transport,
+      transportHealth,
       metrics,
       codec,
       publisher,
@@ -427,9 +429,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           )
         ),
       connections: () => connections.size,
-      ready: Effect.map(
-        transport.healthy,
-        (healthy) => healthy && !draining && (runs === undefined || runs.readiness().ready)
+      ready: Effect.sync(
+        () => transportHealth.current().ok && !draining && (runs === undefined || runs.readiness().ready)
       )
     })
   })

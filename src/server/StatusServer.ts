@@ -1,15 +1,16 @@
 /**
  * The HTTP endpoint of a process that holds no sockets (a worker): `GET /healthz`, `GET /readyz` (transport and
- * run storage, the latter from its background check) and `GET /metrics` (runs and process). Everything else is
+ * run storage, both from checks made in the background, so it answers at once) and `GET /metrics` (runs and process). Everything else is
  * 404: a worker takes no WebSocket upgrades and no publishes.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, FiberSet } from "effect"
+import { Effect } from "effect"
 import { Registry } from "prom-client"
 import type { RunsStatusShape } from "../runs/RunsStatus.ts"
 import type { TransportShape } from "../transports/Transport.ts"
 import * as RunMetrics from "./RunMetrics.ts"
+import * as TransportHealth from "./TransportHealth.ts"
 
 export interface StatusServerOptions {
   readonly host?: string
@@ -25,7 +26,7 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 /** Listens until the scope closes; returns the bound port. */
 export const make = (options: StatusServerOptions) =>
   Effect.gen(function* () {
-    const run = yield* FiberSet.makeRuntime<never>()
+    const health = yield* TransportHealth.make(options.transport)
     const registry = new Registry()
     RunMetrics.register(registry, options.runs)
     let closing = false
@@ -33,19 +34,16 @@ export const make = (options: StatusServerOptions) =>
       const path = new URL(req.url ?? "/", "http://localhost").pathname
       if (req.method === "GET" && path === "/healthz") return json(res, 200, { status: "ok" })
       if (req.method === "GET" && path === "/readyz") {
-        run(
-          Effect.map(options.transport.healthy, (healthy) => {
-            const runs = options.runs.readiness()
-            const ready = healthy && runs.ready && !closing
-            json(res, ready ? 200 : 503, {
-              ready,
-              role: options.runs.role,
-              transport: healthy ? "ok" : "unreachable",
-              runs: runs.ready ? "ok" : (runs.reason ?? "not ready"),
-              draining: closing
-            })
-          })
-        )
+        const transport = health.current()
+        const runs = options.runs.readiness()
+        const ready = transport.ok && runs.ready && !closing
+        json(res, ready ? 200 : 503, {
+          ready,
+          role: options.runs.role,
+          transport: transport.ok ? "ok" : (transport.reason ?? "unreachable"),
+          runs: runs.ready ? "ok" : (runs.reason ?? "not ready"),
+          draining: closing
+        })
         return
       }
       if (req.method === "GET" && path === "/metrics") {

@@ -255,10 +255,28 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
         ),
       saveCursor: (session, channel, position) => run(() => cursors.save(session, channel, position)),
       loadCursors: (session) => run(() => cursors.load(session)),
-      healthy: Effect.sync(() => link.connected && !nc.isClosed())
+      // a round trip to the server, not only the connection's state: a blackholed server looks connected
+      // until the client's own pings time out (minutes)
+      healthy: Effect.suspend(() =>
+        link.connected && !nc.isClosed() ? Effect.promise(() => roundTrip(nc, 2000)) : Effect.succeed(false)
+      )
     }
     return transport
   })
+
+/** Whether the server answers a PING within `ms`. */
+const roundTrip = (nc: NatsConnection, ms: number): Promise<boolean> => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    nc.flush().then(
+      () => true,
+      () => false
+    ),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}
 
 /** The NATS transport as the `Transport` service. */
 export const layer = (options: NatsTransportOptions = {}): Layer.Layer<Transport, TransportError> =>
