@@ -1,10 +1,10 @@
 /**
  * Micro-benchmark of token verification at connection setup: CPU per HS256 token for jose's `jwtVerify`
- * (WebCrypto, one token after another, as a server sees them) and for the server's own verifier (Hs256.ts,
- * node:crypto). Run: node --import tsx bench/micro/jwt-verify.ts [tokens, default 20,000]
+ * (WebCrypto, one token after another, as a server sees them) and for the server's verifier (SharedSecretTokens.ts:
+ * fast-jwt, node:crypto). Run: node --import tsx bench/micro/jwt-verify.ts [tokens, default 20,000]
  */
 import { jwtVerify, SignJWT } from "jose"
-import * as Hs256 from "../../src/server/Hs256.ts"
+import * as SharedSecretTokens from "../../src/server/SharedSecretTokens.ts"
 
 const count = Number(process.argv[2] ?? 20_000)
 const secret = "micro-bench-secret-0123456789abcdef"
@@ -15,7 +15,7 @@ const tokens = await Promise.all(
   )
 )
 const key = await crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["verify"])
-const verify = Hs256.verifier(secret)
+const verify = SharedSecretTokens.verifier(secret)
 
 const measure = async (label: string, run: (token: string) => unknown) => {
   const cpu = process.cpuUsage()
@@ -30,7 +30,7 @@ const measure = async (label: string, run: (token: string) => unknown) => {
 for (let round = 1; round <= 2; round++) {
   console.log(`round ${round}, ${count.toLocaleString("en-US")} tokens`)
   await measure("  jose jwtVerify (WebCrypto HMAC)", (token) => jwtVerify(token, key, { algorithms: ["HS256"] }))
-  await measure("  Hs256.verifier (node:crypto)   ", (token) => {
+  await measure("  fast-jwt (SharedSecretTokens)   ", (token) => {
     if (!verify(token).ok) throw new Error("token refused")
   })
 }

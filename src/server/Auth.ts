@@ -1,15 +1,15 @@
 /**
  * Authentication: turns a JWT (or its absence) into an Identity — who the user is, which channels it may read
  * and publish to, and when its token expires. JWTs are verified against a shared secret (HS256, synchronously by
- * Hs256.ts, with jose's checks) or a JWKS URL (by jose). Claims: `sub` (user id, required), `channels` (read
- * patterns), `publish` (publish patterns).
+ * fast-jwt in SharedSecretTokens.ts, with jose's answers) or a JWKS URL (by jose). Claims: `sub` (user id,
+ * required), `channels` (read patterns), `publish` (publish patterns).
  * Every identity may also read its personal channel `user:<sub>` and the `broadcast` channel.
  * Where a token is read from (header, query, frame) is the server's business, not this module's.
  */
 import { Effect, Schema } from "effect"
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose"
 import { broadcastChannel, compile, isPersonalChannel, type Matcher, never } from "./ChannelPattern.ts"
-import * as Hs256 from "./Hs256.ts"
+import * as SharedSecretTokens from "./SharedSecretTokens.ts"
 
 export interface AuthOptions {
   /** HS256 shared secret for verifying tokens. */
@@ -85,7 +85,7 @@ export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed =
 
 export const make = (options: AuthOptions): Authenticator => {
   const hs256 = options.secret
-    ? Hs256.verifier(options.secret, { issuer: options.issuer, audience: options.audience })
+    ? SharedSecretTokens.verifier(options.secret, { issuer: options.issuer, audience: options.audience })
     : undefined
   const jwks: JWTVerifyGetKey | undefined =
     !hs256 && options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined

@@ -1,11 +1,11 @@
 /**
- * The synchronous HS256 verifier (src/server/Hs256.ts) against jose's `jwtVerify` with the same options, token by
+ * The synchronous HS256 verifier (src/server/SharedSecretTokens.ts, fast-jwt) against jose's `jwtVerify` with the same options, token by
  * token: every token either verifier accepts, the other accepts with the same claims, and expired tokens are
  * told apart from invalid ones the same way. The only intended differences are listed (stricter here).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type JWTPayload, jwtVerify, SignJWT } from "jose"
-import * as Hs256 from "../../src/server/Hs256.ts"
+import * as SharedSecretTokens from "../../src/server/SharedSecretTokens.ts"
 
 const secret = "differential-test-secret-0123456789abcdef"
 const key = new TextEncoder().encode(secret)
@@ -34,7 +34,7 @@ const signed = (claims: JWTPayload, alg = "HS256") =>
 
 type Verdict = { ok: true; payload: unknown } | { ok: false; expired: boolean }
 
-const byJose = (token: string, options: Hs256.Hs256Options): Promise<Verdict> =>
+const byJose = (token: string, options: SharedSecretTokens.SharedSecretOptions): Promise<Verdict> =>
   jwtVerify(token, key, {
     algorithms: ["HS256"],
     ...(options.issuer ? { issuer: options.issuer } : {}),
@@ -44,8 +44,8 @@ const byJose = (token: string, options: Hs256.Hs256Options): Promise<Verdict> =>
     (error: { code?: string }) => ({ ok: false, expired: error.code === "ERR_JWT_EXPIRED" })
   )
 
-const byUs = (token: string, options: Hs256.Hs256Options): Verdict => {
-  const result = Hs256.verifier(secret, options)(token)
+const byUs = (token: string, options: SharedSecretTokens.SharedSecretOptions): Verdict => {
+  const result = SharedSecretTokens.verifier(secret, options)(token)
   return result.ok ? { ok: true, payload: result.payload } : { ok: false, expired: result.reason === "expired_token" }
 }
 
