@@ -46,7 +46,11 @@ export interface ServerOptions<P extends AnyProtocol, R> {
    * retransmit. Ignored with `server`.
    */
   readonly backlog?: number
-  /** Attach to an existing Node HTTP server instead of creating one; you listen and close it. */
+  /**
+   * Attach to an existing Node HTTP server instead of creating one; you listen and close it. tidings then takes the
+   * WebSocket upgrades of its `path` only and leaves the others to the server's other `upgrade` listeners (with
+   * none, it answers them 404), and answers its HTTP routes, leaving other requests to yours.
+   */
   readonly server?: HttpServer
   /** WebSocket path (default "/ws"). */
   readonly path?: string
@@ -241,13 +245,16 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     })
 
     const onUpgrade = (request: IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+      // attached to an application's server, another path belongs to its other upgrade listeners, if it has any
+      const ours = pathOf(request) === path
+      if (!ours && options.server && http.listenerCount("upgrade") > 1) return
       socket.on("error", destroySocket)
       const ip = peerAddress(request.socket)
       const refused = (status: number, body: object, headers?: Record<string, string>) => {
         stats.bump(stats.upgradesRefused, status)
         refuse(socket, status, body, headers)
       }
-      if (pathOf(request) !== path) return refused(404, { error: "not_found", message: `WebSocket path is ${path}` })
+      if (!ours) return refused(404, { error: "not_found", message: `WebSocket path is ${path}` })
       if (!attempts.allow(ip, now())) {
         return refused(
           429,

@@ -1,11 +1,12 @@
 /**
- * `tidings/server`: the embeddable server Layer and its service, typed handlers, protocol commands bound to runs
- * (RunCommands), publishing, auth options and limits.
+ * `tidings/server`: the embeddable server Layer and its service, `startServer` for programs without Effect, typed
+ * handlers, protocol commands bound to runs (RunCommands), publishing, auth options and limits.
  */
 
 export { InvalidEvent, type PublishError } from "../transports/Publisher.ts"
 export type { AuthOptions, Identity } from "./Auth.ts"
 export { AuthFailed } from "./Auth.ts"
+export { type RunningServer, type StartOptions, startServer } from "./Embedded.ts"
 export type { CommandContext, Handler, Handlers, Publish } from "./Handlers.ts"
 export type { Limits, Timing } from "./Options.ts"
 export { defaultLimits, defaultTiming } from "./Options.ts"
