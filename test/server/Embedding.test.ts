@@ -13,6 +13,14 @@ import { ChatProtocol } from "./support/chatProtocol.ts"
 import { connectRaw } from "./support/rawClient.ts"
 import { chatHandlers, SECRET, sign } from "./support/testServer.ts"
 
+/** The chat test server's options for `startServer`, with where it listens. */
+const chat = (where: { readonly server: Server } | { readonly port: number }) => ({
+  protocol: ChatProtocol,
+  handlers: chatHandlers,
+  auth: { secret: SECRET },
+  ...where
+})
+
 const listen = (server: Server) =>
   new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)))
 
@@ -44,18 +52,14 @@ describe("embedding in an existing Node program", () => {
       if (req.url === "/hello") res.writeHead(200, { "content-type": "text/plain" }).end("hi")
     })
     // the program's own WebSocket endpoint, in the documented ws way for a shared server
-    const chat = new WebSocketServer({ noServer: true })
-    chat.on("connection", (ws) => ws.send("welcome to chat"))
+    const chatSockets = new WebSocketServer({ noServer: true })
+    chatSockets.on("connection", (ws) => ws.send("welcome to chat"))
     http.on("upgrade", (req, socket, head) => {
-      if (req.url === "/chat") chat.handleUpgrade(req, socket, head, (ws) => chat.emit("connection", ws, req))
+      if (req.url === "/chat")
+        chatSockets.handleUpgrade(req, socket, head, (ws) => chatSockets.emit("connection", ws, req))
     })
     const port = await listen(http)
-    tidings = await startServer({
-      protocol: ChatProtocol,
-      handlers: chatHandlers,
-      auth: { secret: SECRET },
-      server: http
-    })
+    tidings = await startServer(chat({ server: http }))
     expect(tidings.port).toBe(port)
 
     expect(await firstMessage(`ws://127.0.0.1:${port}/chat`)).toBe("welcome to chat")
@@ -83,21 +87,14 @@ describe("embedding in an existing Node program", () => {
   it("answers an upgrade to another path 404 when nothing else takes upgrades", async () => {
     http = createServer()
     const port = await listen(http)
-    tidings = await startServer({
-      protocol: ChatProtocol,
-      handlers: chatHandlers,
-      auth: { secret: SECRET },
-      server: http
-    })
+    tidings = await startServer(chat({ server: http }))
     await expect(firstMessage(`ws://127.0.0.1:${port}/elsewhere`)).rejects.toThrow("HTTP 404")
   })
 
   it("starts on its own port with the memory transport, and rejects a port in use with the reason", async () => {
-    tidings = await startServer({ protocol: ChatProtocol, handlers: chatHandlers, auth: { secret: SECRET }, port: 0 })
+    tidings = await startServer(chat({ port: 0 }))
     expect(tidings.port).toBeGreaterThan(0)
     expect((await fetch(`http://127.0.0.1:${tidings.port}/healthz`)).status).toBe(200)
-    await expect(
-      startServer({ protocol: ChatProtocol, handlers: chatHandlers, auth: { secret: SECRET }, port: tidings.port })
-    ).rejects.toThrow(/could not start.*EADDRINUSE/s)
+    await expect(startServer(chat({ port: tidings.port }))).rejects.toThrow(/could not start.*EADDRINUSE/s)
   })
 })
