@@ -10,7 +10,8 @@ import { startNatsServer } from "../test/support/natsServer.ts"
 import { startRedisServer } from "../test/support/redisServer.ts"
 import { findBinary } from "../test/support/requireBinary.ts"
 
-export type TransportName = "memory" | "redis" | "nats"
+/** `nats-jsparser`: NATS with nats.js's own protocol parser instead of the transport's (FastParser.ts), to compare. */
+export type TransportName = "memory" | "redis" | "nats" | "nats-jsparser"
 
 export interface Broker {
   readonly url: string
@@ -58,6 +59,8 @@ const pidOfPort = async (port: number): Promise<number | undefined> => {
 
 const start = async (transport: TransportName): Promise<Broker | string> => {
   if (transport === "memory") return { url: "", pid: undefined, stop: async () => {} }
+  // the same server as nats: its runs are compared with nats's on equal terms
+  if (transport === "nats-jsparser") return broker("nats")
   const binary = findBinary(transport === "redis" ? "redis-server" : "nats-server")
   if (!binary) return `${transport === "redis" ? "redis-server" : "nats-server"} is not installed`
   const problem = await moduleLoads(transport === "redis" ? "Redis" : "Nats")

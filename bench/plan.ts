@@ -17,7 +17,8 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
 
   --scenario LIST        ${scenarioNames.join(", ")}
   --server LIST          tidings, ws, socketio (baselines run fan-out and hold only)
-  --transport LIST       memory, redis, nats (redis/nats need the binaries; private servers on free ports)
+  --transport LIST       memory, redis, nats (redis/nats need the binaries; private servers on free ports);
+                         nats-jsparser: NATS read by nats.js's own parser, to compare with nats in one run
   --clients N            clients (fan-out 1000, unicast 1000, command 100, storm 1000, replay 1, hold 10000;
                          runs: runs in flight while commands are measured, 100)
   --workers N            load-generator processes (default: 1 per 5,000 clients)

@@ -61,7 +61,8 @@ export class Rig {
     if (options.retention !== undefined) args.push("--retention", String(options.retention))
     if (options.backlog !== undefined && options.server === "tidings") args.push("--backlog", String(options.backlog))
     if (options.transport === "redis") args.push("--redis-url", options.broker.url)
-    if (options.transport === "nats") args.push("--nats-url", options.broker.url)
+    if (options.transport === "nats" || options.transport === "nats-jsparser")
+      args.push("--nats-url", options.broker.url)
     const nodeArgs = ["--expose-gc"]
     // one directory per rig: tsx's loader thread writes a profile of its own beside the main thread's
     if (options.cpuProfDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", join(options.cpuProfDir, options.runId))

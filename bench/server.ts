@@ -42,10 +42,12 @@ const transportLayer = async (): Promise<Layer.Layer<Transport, unknown>> => {
       const Redis = await import("../src/transports/Redis.ts")
       return Redis.layer({ ...transportOptions, url: flag("redis-url")!, keyPrefix: `bench-${runId}:` })
     }
-    case "nats": {
+    case "nats":
+    case "nats-jsparser": {
       const Nats = await import("../src/transports/Nats.ts")
       return Nats.layer({
         ...transportOptions,
+        fastParser: transportName === "nats",
         url: flag("nats-url")!,
         stream: `BENCH_${runId.replace(/[^A-Za-z0-9_-]/g, "_")}`,
         subjectPrefix: `bench.${runId.replace(/[^A-Za-z0-9_-]/g, "_")}`,

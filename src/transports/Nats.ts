@@ -52,7 +52,7 @@ import { channelToken } from "./nats/codec.ts"
 import { isStreamNotFound, Link } from "./nats/Link.ts"
 import { LiveFeed } from "./nats/LiveFeed.ts"
 import { Pager } from "./nats/Pager.ts"
-import { installFastParser } from "./nats/ParserSwap.ts"
+import { CHECKED_WITH, installedNatsCore, installFastParser } from "./nats/ParserSwap.ts"
 import { Publisher } from "./nats/Publisher.ts"
 import { channelStreamSpec, cursorStreamSpec, ensureStream, type StreamSpec } from "./nats/streams.ts"
 import {
@@ -157,7 +157,10 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       (connection) => Effect.promise(() => shutdown(connection))
     )
     if ((options.fastParser ?? true) && !installFastParser(nc)) {
-      report("tidings nats: keeping nats.js's protocol parser", "nats.js's connection internals are not as expected")
+      report(
+        "tidings nats: keeping nats.js's protocol parser",
+        `the transport's was checked with @nats-io/nats-core ${CHECKED_WITH}, this is ${installedNatsCore ?? "unknown"}, or its internals are not as expected`
+      )
     }
     const jsm = yield* Effect.tryPromise({
       try: () => jetstreamManager(nc, { timeout: timeoutMs }),

@@ -11,7 +11,7 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Logger } from "effect"
 import * as Nats from "../../src/transports/Nats.ts"
 import { FastParser } from "../../src/transports/nats/FastParser.ts"
-import { installFastParser } from "../../src/transports/nats/ParserSwap.ts"
+import { CHECKED_WITH, installedNatsCore, installFastParser } from "../../src/transports/nats/ParserSwap.ts"
 import { type NatsServer, startNatsServer } from "../support/natsServer.ts"
 import { requireBinary } from "../support/requireBinary.ts"
 import { until } from "../support/until.ts"
@@ -84,6 +84,14 @@ const random = (seed: number) => () => {
 describe("FastParser", () => {
   const all = bytes(stream)
   const expected = eventsOf(natsJs, [all])
+
+  it("was checked against the installed nats.js", () => {
+    // a new nats.js keeps its own parser (ParserSwap.ts) until these tests pass against it and CHECKED_WITH says so
+    expect(
+      installedNatsCore,
+      `@nats-io/nats-core is ${installedNatsCore}, FastParser was checked with ${CHECKED_WITH}: run this file against the new release's Parser, then update CHECKED_WITH in src/transports/nats/ParserSwap.ts`
+    ).toBe(CHECKED_WITH)
+  })
 
   it("gives nats.js's events for everything a server sends", () => {
     expect(expected.map((event) => event.kind)).toEqual([
