@@ -67,6 +67,8 @@ export interface Authenticator {
   readonly verifySync: ((token: string | undefined) => Identity | AuthFailed) | undefined
   /** Whether any token source is configured (production refuses to start without one unless anonymous). */
   readonly configured: boolean
+  /** Who a connection without a token is, where anonymous access is allowed. */
+  readonly anonymous: Identity | undefined
 }
 
 export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed => {
@@ -143,6 +145,7 @@ export const make = (options: AuthOptions): Authenticator => {
   return {
     verify,
     verifySync: jwks ? undefined : (token) => answerNow(token)!,
-    configured: hs256 !== undefined || jwks !== undefined
+    configured: hs256 !== undefined || jwks !== undefined,
+    anonymous
   }
 }

@@ -38,13 +38,15 @@ interface Ahead {
   readonly fiber: Fiber.Fiber<ReadResult, TransportError>
 }
 
-/** Bits of a connection's `flags`: one field instead of four booleans (a connection's memory is counted in bytes). */
+/** Bits of a connection's `flags`: one field instead of several booleans (a connection's memory is counted in bytes). */
 const CLOSED = 1
 const PING_OUTSTANDING = 2
 const AUTHENTICATING = 4
 const COUNTED_FOR_USER = 8
 /** The current token's `expiring_soon` warning was sent. */
 const EXPIRY_WARNED = 16
+/** A plain connection (no subprotocol offered): heartbeats are WebSocket pings, which every client answers. */
+const PLAIN = 32
 
 /** Runs a command for a connection; the server binds it to the user's handlers. */
 /** Runs a command's handler; fails with CommandUnavailable when the command cannot run now (answered `unavailable`). */
@@ -164,6 +166,15 @@ export class Connection implements OutboundOwner, SocketOwner {
     return Subscriptions.count(this.subscriptions)
   }
 
+  /**
+   * A connection that offered no subprotocol (a plain WebSocket): its heartbeats are WebSocket-level pings, and
+   * its frames go one per message unless it asked for batches.
+   */
+  markPlain(batched: boolean): void {
+    this.setFlag(PLAIN, true)
+    if (!batched) this.outbound.oneFramePerMessage()
+  }
+
   /** Starts the connection: with an identity from the upgrade, welcome at once; else wait for `authenticate`. */
   start(identity: Identity | undefined, session: string | undefined): void {
     if (identity) {
@@ -236,7 +247,8 @@ export class Connection implements OutboundOwner, SocketOwner {
       return
     }
     this.setFlag(PING_OUTSTANDING, true)
-    this.outbound.push(PING)
+    if (this.flag(PLAIN)) this.socket.ping()
+    else this.outbound.push(PING)
   }
 
   // ---- inbound ------------------------------------------------------------------------------------------------
@@ -246,6 +258,11 @@ export class Connection implements OutboundOwner, SocketOwner {
     if (this.flag(CLOSED)) return
     if (this.outbound.buffered > this.maxOutboundBytes) return this.outboundOverflow()
     this.socket.pong(data, false)
+  }
+
+  /** A WebSocket-level pong (SocketOwner): the peer is alive, as any message from it says. */
+  onPong(): void {
+    this.setFlag(PING_OUTSTANDING, false)
   }
 
   /** The socket closed or failed (SocketOwner). */

@@ -13,6 +13,8 @@ export interface SocketOwner {
   onMessage(data: WebSocket.RawData, isBinary: boolean): void
   /** A ping frame from the peer: the owner answers it (RFC 6455 5.5.2). */
   onPing(data: Buffer): void
+  /** A pong frame from the peer (an answer to a WebSocket-level ping, or unsolicited): the peer is alive. */
+  onPong(): void
   /** The socket failed or closed (both may come, and in either order; the owner cleans up once). */
   onSocketGone(): void
 }
@@ -30,6 +32,9 @@ export class ConnectionSocket extends WebSocket {
           return true
         case "ping":
           owner.onPing(args[0] as Buffer)
+          break
+        case "pong":
+          owner.onPong()
           break
         case "error":
           // handled: an 'error' without listeners would throw

@@ -235,6 +235,8 @@ const QUEUED = 1
 const CLOSED = 2
 /** Some queued frame is not a shared one (else the batch can be sent as shared bytes). */
 const UNSHARED = 4
+/** Every frame in a message of its own (plain connections that did not ask for batches). */
+const ONE_PER_MESSAGE = 8
 
 export class Outbound {
   private frames: Array<OutFrame> = NO_FRAMES
@@ -250,6 +252,11 @@ export class Outbound {
 
   /** The connection (an object, not closures: a connection's memory is counted in bytes). */
   constructor(private readonly owner: OutboundOwner) {}
+
+  /** From now on, one frame per WebSocket message instead of newline-joined batches. */
+  oneFramePerMessage(): void {
+    this.flags |= ONE_PER_MESSAGE
+  }
 
   private get socket(): SocketLike {
     return this.owner.socket
@@ -320,7 +327,8 @@ export class Outbound {
       const bytes = this.bytes
       const shared = (this.flags & UNSHARED) === 0
       this.emptyQueue()
-      if (shared) this.sendShared(frames, bytes)
+      if (this.flags & ONE_PER_MESSAGE) this.sendEach(frames)
+      else if (shared) this.sendShared(frames, bytes)
       else this.sendText(frames, bytes)
       this.owner.outboundWrite(count, bytes, oldestEventTime(frames))
     }
@@ -349,6 +357,16 @@ export class Outbound {
     const batch = sharedBatch(frames, size)
     if (stream) for (const frame of (batch.wsFrames ??= batch.bytes.map(textFrame))) stream.write(frame)
     else for (const bytes of batch.bytes) this.socket.send(bytes, AS_TEXT)
+  }
+
+  /** Each frame in a message of its own. */
+  private sendEach(frames: ReadonlyArray<OutFrame>): void {
+    const stream = this.rawStream()
+    for (const frame of frames) {
+      if (typeof frame === "string" || !frame.shared) this.socket.send(textOf(frame))
+      else if (stream) stream.write(frame.frame)
+      else this.socket.send(frame.bytes, AS_TEXT)
+    }
   }
 
   /** Frames for this socket alone, as text (a large backlog in messages of about MESSAGE_BYTES). */

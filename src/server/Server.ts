@@ -30,7 +30,7 @@ import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
 import * as TransportHealth from "./TransportHealth.ts"
-import { AttemptLimiter, credentials, pathOf, peerAddress, refuse } from "./Upgrade.ts"
+import { AttemptLimiter, credentials, pathOf, peerAddress, plainOptions, refuse } from "./Upgrade.ts"
 
 export interface ServerOptions<P extends AnyProtocol, R> {
   readonly protocol: P
@@ -54,6 +54,11 @@ export interface ServerOptions<P extends AnyProtocol, R> {
   readonly server?: HttpServer
   /** WebSocket path (default "/ws"). */
   readonly path?: string
+  /**
+   * The protocol version of a plain WebSocket, one that offers no subprotocol (default the newest); it can ask for
+   * another with `?v=N`. `welcome` says which it got.
+   */
+  readonly plainVersion?: number
   /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
   readonly apiKey?: string
   /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
@@ -146,6 +151,12 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     }
     const timing: Timing = { ...defaultTiming, ...options.timing }
     const codec = new ProtocolCodec(options.protocol)
+    const plainVersion = options.plainVersion ?? Math.max(...codec.versions)
+    if (!codec.versions.includes(plainVersion)) {
+      return yield* Effect.die(
+        new Error(`plainVersion ${plainVersion} is not a version of ${codec.name} (${codec.versions.join(", ")})`)
+      )
+    }
     const stats = new Stats()
     const auth = Auth.make(options.auth)
     const publisher = Publisher.make(transport, codec, () => {
@@ -272,11 +283,20 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           message: `server is at its limit of ${limits.maxConnections} connections`
         })
       }
-      const version = choose(codec.name, codec.versions, parseHeader(request.headers["sec-websocket-protocol"]))
+      const offered = parseHeader(request.headers["sec-websocket-protocol"])
+      // a plain WebSocket offers no subprotocol: it speaks the version its URL names, or the server's default
+      const plain = offered.length === 0 ? plainOptions(request) : undefined
+      const version = plain
+        ? plain.version === null
+          ? plainVersion
+          : codec.versions.find((v) => String(v) === plain.version)
+        : choose(codec.name, codec.versions, offered)
       if (version === undefined) {
         return refused(400, {
           error: "unsupported_version",
-          message: `no common protocol version; offer one of the supported subprotocols`,
+          message: plain
+            ? `version ${JSON.stringify(plain.version)} is not spoken here; ask for one of ${codec.versions.join(", ")} with ?v=`
+            : `no common protocol version; offer one of the supported subprotocols`,
           protocol: codec.name,
           supported: codec.versions.map((v) => subprotocol(codec.name, v))
         })
@@ -290,6 +310,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           // ws handles the socket's errors from here on (one listener less per connection)
           socket.off("error", destroySocket)
           const connection = new Connection(ws, ip, version, env)
+          if (plain) connection.markPlain(plain.batch)
           connection.timerSlice = connectionCount++ % TIMER_SLICES
           connections.add(connection)
           stats.connectionsOpen++
@@ -299,7 +320,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         })
         socket.uncork()
       }
-      if (token === undefined) return accept(undefined)
+      // without a token: a plain WebSocket on a server that allows anonymous access is welcomed at once; a typed
+      // client authenticates with a frame (it may send a token that way)
+      if (token === undefined) return accept(plain ? auth.anonymous : undefined)
       if (auth.verifySync) {
         const answer = auth.verifySync(token)
         if (answer instanceof Auth.AuthFailed) return refused(401, { error: answer.reason, message: answer.message })

@@ -56,6 +56,18 @@ let lastAddress = ""
 
 export const pathOf = (request: IncomingMessage): string => new URL(request.url ?? "/", "http://localhost").pathname
 
+/**
+ * What a plain WebSocket (no subprotocol offered) asks for in its URL: `v` a protocol version (else the server's
+ * default), `batch=1` several frames per message, newline-separated (else one frame per message).
+ */
+export const plainOptions = (
+  request: IncomingMessage
+): { readonly version: string | null; readonly batch: boolean } => {
+  const query = new URL(request.url ?? "/", "http://localhost").searchParams
+  const batch = query.get("batch")
+  return { version: query.get("v"), batch: batch === "1" || batch === "true" }
+}
+
 /** Counts upgrade attempts per IP in one-second windows. */
 export class AttemptLimiter {
   private window = 0

@@ -19,13 +19,14 @@ const recordingOwner = () => {
   const owner: SocketOwner = {
     onMessage: (data, isBinary) => void events.push(`message ${String(data)} ${isBinary}`),
     onPing: (data) => void events.push(`ping ${String(data)}`),
+    onPong: () => void events.push("pong"),
     onSocketGone: () => void events.push("gone")
   }
   return { owner, events }
 }
 
 describe("ConnectionSocket", () => {
-  it("hands messages, pings and the close to its owner and renews ws's emptied read queue", async () => {
+  it("hands messages, pings, pongs and the close to its owner and renews ws's emptied read queue", async () => {
     const server = new WebSocketServer({ port: 0, host: "127.0.0.1", autoPong: false, WebSocket: ConnectionSocket })
     servers.push(server)
     await new Promise((resolve) => server.once("listening", resolve))
@@ -47,7 +48,9 @@ describe("ConnectionSocket", () => {
     expect(receiver._buffers).not.toBe(queue)
     client.ping("anyone")
     expect(await until(() => events.length >= 2)).toBe(true)
-    expect(events).toEqual(["message hello false", "ping anyone"])
+    client.pong("here")
+    expect(await until(() => events.length >= 3)).toBe(true)
+    expect(events).toEqual(["message hello false", "ping anyone", "pong"])
     client.close()
     expect(await until(() => events.includes("gone"))).toBe(true)
   })
