@@ -19,6 +19,7 @@ import { RunsStatus } from "../runs/RunsStatus.ts"
 import { anonymousOf, ServeConfig } from "../server/Config.ts"
 import * as Server from "../server/Server.ts"
 import * as StatusServer from "../server/StatusServer.ts"
+import * as Tracing from "../server/Tracing.ts"
 import * as Transports from "../transports/fromConfig.ts"
 import { Transport } from "../transports/Transport.ts"
 
@@ -49,6 +50,9 @@ Options (each also an environment variable):
 Runs (environment only): TIDINGS_RUNS_START_TIMEOUT_MS (5000: a start no worker began by then answers
 unavailable), TIDINGS_RUNS_LOCK_EXPIRATION_MS (6000: a killed worker's runs move to another after about this
 long) and TIDINGS_RUNS_LOCK_REFRESH_MS (2000): a worker's heartbeat; TIDINGS_AGENT_BEAT_MS (250) and TIDINGS_AGENT_STEPS (5): the simulated agent's pace.
+
+Traces (environment only): TIDINGS_OTLP_URL, an OTLP/HTTP collector (http://host:4318): connections, commands, runs,
+publishes and fan-out as OpenTelemetry spans, service tidings-<role>. Unset (the default), no spans are made.
 `
 
 const flagToEnv: Record<string, string> = {
@@ -173,7 +177,8 @@ const serve = Effect.gen(function* () {
     },
     ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
     limits: config.limits,
-    timing: config.timing
+    timing: config.timing,
+    traces: Option.isSome(config.otlpUrl)
   }).pipe(Layer.provide(runsOf(config)), Layer.provide(Transports.layerConfig()))
 
   yield* Effect.scoped(
@@ -207,6 +212,11 @@ const serve = Effect.gen(function* () {
 const main = Effect.gen(function* () {
   const config = yield* ServeConfig
   return yield* serve.pipe(
+    Effect.provide(
+      Option.isSome(config.otlpUrl)
+        ? Tracing.layerOtlp({ url: config.otlpUrl.value, serviceName: `tidings-${config.role}` })
+        : Layer.empty
+    ),
     Effect.provideService(References.MinimumLogLevel, config.logLevel),
     Effect.provide(config.env === "production" ? Logger.layer([Logger.consoleJson]) : Layer.empty)
   )

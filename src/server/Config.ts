@@ -45,6 +45,8 @@ export const ServeConfig = Config.all({
   apiKey: optionalString("TIDINGS_API_KEY"),
   anonymousChannels: Config.option(Config.String("TIDINGS_ANONYMOUS_CHANNELS")),
   logLevel: Config.LogLevel("TIDINGS_LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
+  /** An OTLP/HTTP collector (`http://host:4318`): traces are sent there; unset, none are made. */
+  otlpUrl: optionalString("TIDINGS_OTLP_URL"),
   limits: Config.all({
     maxFrameBytes: int("TIDINGS_MAX_FRAME_BYTES", defaultLimits.maxFrameBytes),
     maxOutboundBytes: int("TIDINGS_MAX_OUTBOUND_BYTES", defaultLimits.maxOutboundBytes),

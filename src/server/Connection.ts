@@ -4,7 +4,7 @@
  * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
  * a code, a message and the path of the bad field; the connection stays up.
  */
-import { Deferred, Effect, Fiber, Result, Schema } from "effect"
+import { Deferred, Effect, Fiber, Result, Schema, type Tracer } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
@@ -25,6 +25,7 @@ import { SessionCursors } from "./SessionCursors.ts"
 import type { Read } from "./SharedReads.ts"
 import type { Stats } from "./Stats.ts"
 import * as Subscriptions from "./Subscriptions.ts"
+import type { Spans } from "./Tracing.ts"
 
 const decodeClientFrame = Schema.decodeUnknownResult(ClientFrame)
 const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "ack", "command", "ping", "pong"])
@@ -70,6 +71,8 @@ export interface ConnectionEnv {
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** Whether Debug lines are logged at all (read once from MinimumLogLevel: no fiber per skipped line). */
   readonly debugLogs: boolean
+  /** Set when tracing is on (Tracing.ts). */
+  readonly spans: Spans | undefined
   readonly runCommand: CommandRunner
   /** Records one publish → socket-write latency (ms), once per write that carried an event. */
   readonly observeDeliveryLatency: (ms: number) => void
@@ -98,6 +101,8 @@ export class Connection implements OutboundOwner, SocketOwner {
   /** Until the connection authenticates (token expiry is the server's sweep: see checkExpiry). */
   private authTimer: ReturnType<typeof setTimeout> | undefined
   private connectionId: string | undefined
+  /** From welcome to close, when tracing is on: its commands are its children. */
+  private span: Tracer.Span | undefined
 
   constructor(
     readonly socket: ConnectionSocket,
@@ -409,6 +414,14 @@ export class Connection implements OutboundOwner, SocketOwner {
     // a session id is only meaningful for its own user: the cursor key includes the user
     this.session = session && /^[A-Za-z0-9_-]{8,128}$/.test(session) ? session : this.env.newSession()
     this.log("Debug", "authenticated", { session: this.session, version: this.version })
+    if (this.env.spans && !this.span) {
+      this.span = this.env.spans.start("tidings.connection", "server", {
+        "tidings.connection": this.id,
+        "tidings.user": identity.user ?? "anonymous",
+        "tidings.protocol.version": this.version,
+        "client.address": this.ip
+      })
+    }
     const l = this.env.limits
     this.send({
       type: "welcome",
@@ -751,7 +764,15 @@ export class Connection implements OutboundOwner, SocketOwner {
       Effect.ensuring(Effect.sync(() => commands.finished(id))),
       Effect.annotateLogs({ connection: this.id, user: this.identity?.user ?? "anonymous", command: name })
     )
-    const fiber = this.env.fork(run)
+    const fiber = this.env.fork(
+      this.env.spans
+        ? Effect.withSpan(run, `tidings.command ${name}`, {
+            kind: "server",
+            ...(this.span ? { parent: this.span } : {}),
+            attributes: { "tidings.command": name, "tidings.command.id": id, "tidings.connection": this.id }
+          })
+        : run
+    )
     // a handler that finished synchronously has already run its `ensuring`: keep only fibers still running
     if (fiber.pollUnsafe() === undefined) commands.track(id, fiber)
   }
@@ -776,6 +797,7 @@ export class Connection implements OutboundOwner, SocketOwner {
     this.setFlag(CLOSED, true)
     this.outbound.close()
     this.clearAuthTimer()
+    if (this.span) this.env.spans!.end(this.span)
     const finalWrites: Array<Effect.Effect<void, TransportError>> = []
     this.takeCursorWrites(finalWrites)
     if (finalWrites.length > 0) {

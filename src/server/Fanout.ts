@@ -17,6 +17,7 @@ import type { Entry, TransportError, TransportShape } from "../transports/Transp
 import { type Outbound, SharedFrame } from "./Outbound.ts"
 import { ReplayFrameCache } from "./ReplayFrameCache.ts"
 import type { Stats } from "./Stats.ts"
+import type { Spans } from "./Tracing.ts"
 
 /**
  * The frames of one entry, built lazily once per protocol version. `null` = that version does not see it.
@@ -195,7 +196,9 @@ export class Hub {
   constructor(
     private readonly transport: TransportShape,
     private readonly codec: ProtocolCodec,
-    private readonly onFrameError: (entry: Entry, version: number, message: string) => void
+    private readonly onFrameError: (entry: Entry, version: number, message: string) => void,
+    /** Records a `tidings.fanout` span per entry dispatched, when tracing is on. */
+    private readonly spans?: Spans
   ) {}
 
   /** Number of channels with a live listener on this node. */
@@ -280,7 +283,14 @@ export class Hub {
   }
 
   private dispatch(feed: Feed, entry: Entry): void {
+    const span = this.spans?.start("tidings.fanout", "consumer", {
+      "tidings.channel": entry.channel,
+      "tidings.offset": entry.offset,
+      "tidings.event": entry.event,
+      "tidings.subscribers": feed.subscriptions.size
+    })
     const frames = new EntryFrames(entry, this.codec, this.onFrameError, feed.subscriptions.size > 1)
     for (const subscription of feed.subscriptions) subscription.offer(frames)
+    if (span) this.spans!.end(span)
   }
 }

@@ -29,6 +29,7 @@ import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Option
 import { pooledRandom } from "./RandomPool.ts"
 import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
+import * as Tracing from "./Tracing.ts"
 import * as TransportHealth from "./TransportHealth.ts"
 import { AttemptLimiter, credentials, pathOf, peerAddress, plainOptions, refuse } from "./Upgrade.ts"
 
@@ -59,6 +60,11 @@ export interface ServerOptions<P extends AnyProtocol, R> {
    * another with `?v=N`. `welcome` says which it got.
    */
   readonly plainVersion?: number
+  /**
+   * Record spans (connections, commands, publishes, fan-out; Tracing.ts) with the tracer in the context, such as
+   * `Tracing.layerOtlp(...)`. Default false: no span is made.
+   */
+  readonly traces?: boolean
   /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
   readonly apiKey?: string
   /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
@@ -159,9 +165,15 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     }
     const stats = new Stats()
     const auth = Auth.make(options.auth)
-    const publisher = Publisher.make(transport, codec, () => {
-      stats.published++
-    })
+    const spans = options.traces ? new Tracing.Spans(yield* Effect.tracer) : undefined
+    const publisher = Publisher.make(
+      transport,
+      codec,
+      () => {
+        stats.published++
+      },
+      spans !== undefined
+    )
     const path = options.path ?? "/ws"
     const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
     const connections = new Set<Connection>()
@@ -171,10 +183,16 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     /** Connections accepted so far (assigns each its timer slice). */
     let connectionCount = 0
 
-    const hub = new Hub(transport, codec, (entry, version, message) =>
-      fork(
-        Effect.logError(`cannot express ${entry.event} at ${entry.channel}:${entry.offset} in v${version}: ${message}`)
-      )
+    const hub = new Hub(
+      transport,
+      codec,
+      (entry, version, message) =>
+        fork(
+          Effect.logError(
+            `cannot express ${entry.event} at ${entry.channel}:${entry.offset} in v${version}: ${message}`
+          )
+        ),
+      spans
     )
 
     const handlers = options.handlers as unknown as Record<
@@ -194,6 +212,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       now,
       fork: (effect) => fork(effect),
       debugLogs: LogLevel.isGreaterThanOrEqualTo("Debug", minimumLogLevel),
+      spans,
       newSession: () => newId(16),
       newConnectionId: () => newId(12),
       observeDeliveryLatency: (ms) => metrics.observeDeliveryLatency(ms),

@@ -1,6 +1,6 @@
 /**
  * `tidings/server`: the embeddable server Layer and its service, `startServer` for programs without Effect, typed
- * handlers, protocol commands bound to runs (RunCommands), publishing, auth options and limits.
+ * handlers, protocol commands bound to runs (RunCommands), publishing, traces (Tracing), auth options and limits.
  */
 
 export { InvalidEvent, type PublishError } from "../transports/Publisher.ts"
@@ -11,4 +11,5 @@ export type { CommandContext, Handler, Handlers, Publish } from "./Handlers.ts"
 export type { Limits, Timing } from "./Options.ts"
 export { defaultLimits, defaultTiming } from "./Options.ts"
 export * as RunCommands from "./RunCommands.ts"
+export * as Tracing from "./Tracing.ts"
 export { layer, make, publish, type ServerOptions, TidingsServer, type TidingsServerShape } from "./Server.ts"

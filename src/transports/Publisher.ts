@@ -49,7 +49,9 @@ export interface Publisher {
 export const make = (
   transport: TransportShape,
   codec: ProtocolCodec,
-  onPublished: () => void = () => {}
+  onPublished: () => void = () => {},
+  /** Record a `tidings.publish` span per publish (src/server/Tracing.ts). */
+  traced = false
 ): Publisher => {
   const appendJson = (channel: string, event: string, json: string, options: AppendOptions | undefined) =>
     Effect.flatMap(Clock.currentTimeMillis, (time) =>
@@ -67,13 +69,23 @@ export const make = (
     return problem ? Effect.fail(new InvalidEvent({ message: problem, path: ["channel"] })) : Effect.void
   }
 
-  const append: Publisher["append"] = (channel, event, data, options) =>
+  const appendUntraced: Publisher["append"] = (channel, event, data, options) =>
     Effect.flatMap(checkChannel(channel), (): Effect.Effect<Appended, PublishError> => {
       const encoded = codec.encodeEvent(event, data)
       return Result.isFailure(encoded)
         ? Effect.fail(new InvalidEvent({ message: encoded.failure.message, path: [...encoded.failure.path] }))
         : appendJson(channel, event, encoded.success, options)
     })
+  const append: Publisher["append"] = traced
+    ? (channel, event, data, options) =>
+        appendUntraced(channel, event, data, options).pipe(
+          Effect.tap((entry) => Effect.annotateCurrentSpan({ "tidings.offset": entry.offset })),
+          Effect.withSpan("tidings.publish", {
+            kind: "producer",
+            attributes: { "tidings.channel": channel, "tidings.event": event }
+          })
+        )
+    : appendUntraced
 
   const publish: Publisher["publish"] = (channel, event, data, options) =>
     Effect.map(append(channel, event, data, options), toPosition)
