@@ -12,7 +12,6 @@ import type { Position } from "../protocol/Position.ts"
 import type { Problem } from "../protocol/ProtocolCodec.ts"
 import { AckBatcher, type AckOptions } from "./AckBatcher.ts"
 import { ChannelState } from "./ChannelState.ts"
-import type { EventMeta, ResetNotice, SubscribedInfo } from "./Client.ts"
 import { Delivery } from "./Delivery.ts"
 import { type ClientIssue, ProtocolViolation, type ServerError } from "./errors.ts"
 import {
@@ -25,6 +24,7 @@ import {
   runner,
   SubscriptionImpl
 } from "./Subscription.ts"
+import type { EventMeta, ResetNotice, SubscribedInfo } from "./types.ts"
 
 export interface ChannelsPort {
   /** Whether a welcomed connection is up; frames are only sent then. */

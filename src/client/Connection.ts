@@ -24,17 +24,6 @@ import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { fromSchemaError } from "../protocol/SchemaProblem.ts"
 import * as Backoff from "./Backoff.ts"
 import { Channels } from "./Channels.ts"
-import type {
-  Client,
-  ClientOptions,
-  ClientState,
-  CommandOptions,
-  EventHandler,
-  ResetNotice,
-  SubscribeOptions,
-  Subscription,
-  WelcomeInfo
-} from "./Client.ts"
 import { Commands, type ReplyDecoder } from "./Commands.ts"
 import {
   type ClientIssue,
@@ -49,6 +38,17 @@ import {
 } from "./errors.ts"
 import * as Socket from "./Socket.ts"
 import { addToSet, type ErasedEventHandler, type ErasedHandler } from "./Subscription.ts"
+import type {
+  Client,
+  ClientOptions,
+  ClientState,
+  CommandOptions,
+  EventHandler,
+  ResetNotice,
+  SubscribeOptions,
+  Subscription,
+  WelcomeInfo
+} from "./types.ts"
 
 const decodeServerFrame = Schema.decodeUnknownResult(ServerFrame)
 

@@ -7,8 +7,8 @@
  */
 import type { Position } from "../protocol/Position.ts"
 import type { VersionDef } from "../protocol/Protocol.ts"
-import type { EventMeta, ResetNotice, SubscribedInfo, Subscription } from "./Client.ts"
 import { type ClientIssue, Disconnected, HandlerFailed } from "./errors.ts"
+import type { EventMeta, ResetNotice, SubscribedInfo, Subscription } from "./types.ts"
 
 export interface ErasedEvent {
   readonly _tag: "Event"
