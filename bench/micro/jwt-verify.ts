@@ -4,7 +4,7 @@
  * fast-jwt, node:crypto). Run: node --import tsx bench/micro/jwt-verify.ts [tokens, default 20,000]
  */
 import { jwtVerify, SignJWT } from "jose"
-import * as SharedSecretTokens from "../../src/server/SharedSecretTokens.ts"
+import * as SharedSecretTokens from "../../src/server/auth/SharedSecretTokens.ts"
 
 const count = Number(process.argv[2] ?? 20_000)
 const secret = "micro-bench-secret-0123456789abcdef"

@@ -57,7 +57,7 @@ const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
 /** Lifetime of a page token. The client fetches a new one for every connection and before this runs out. */
 const TOKEN_TTL_SECONDS = 5 * 60
 const MAX_BODY_BYTES = 64 * 1024
-/** tidings' own HTTP routes on the shared port (src/server/HttpRoutes.ts); upgrades to `/ws` never get here. */
+/** tidings' own HTTP routes on the shared port (src/server/http/HttpRoutes.ts); upgrades to `/ws` never get here. */
 const tidingsOwns = (path: string) =>
   path === "/healthz" || path === "/readyz" || path === "/metrics" || path.startsWith("/v1/")
 

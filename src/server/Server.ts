@@ -18,20 +18,25 @@ import { LocalRuns } from "../runs/LocalRuns.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import * as Publisher from "../transports/Publisher.ts"
 import { type AppendOptions, Transport, type TransportError } from "../transports/Transport.ts"
-import * as Auth from "./Auth.ts"
-import { Connection, type ConnectionEnv } from "./Connection.ts"
-import { ConnectionSocket } from "./ConnectionSocket.ts"
-import { Hub } from "./Fanout.ts"
+import * as Auth from "./auth/index.ts"
+import {
+  AttemptLimiter,
+  Connection,
+  type ConnectionEnv,
+  ConnectionSocket,
+  credentials,
+  pathOf,
+  peerAddress,
+  plainOptions,
+  refuse
+} from "./connection/index.ts"
+import { Hub, SharedReads } from "./fanout/index.ts"
 import type { Handlers } from "./Handlers.ts"
-import * as HttpRoutes from "./HttpRoutes.ts"
-import * as Metrics from "./Metrics.ts"
+import { HttpRoutes, Metrics, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import { pooledRandom } from "./RandomPool.ts"
-import * as SharedReads from "./SharedReads.ts"
 import { Stats } from "./Stats.ts"
 import * as Tracing from "./Tracing.ts"
-import * as TransportHealth from "./TransportHealth.ts"
-import { AttemptLimiter, credentials, pathOf, peerAddress, plainOptions, refuse } from "./Upgrade.ts"
 
 export interface ServerOptions<P extends AnyProtocol, R> {
   readonly protocol: P

@@ -4,12 +4,12 @@
  */
 
 export { InvalidEvent, type PublishError } from "../transports/Publisher.ts"
-export type { AuthOptions, Identity } from "./Auth.ts"
-export { AuthFailed } from "./Auth.ts"
+export type { AuthOptions, Identity } from "./auth/Auth.ts"
+export { AuthFailed } from "./auth/Auth.ts"
 export { type RunningServer, type StartOptions, startServer } from "./Embedded.ts"
 export type { CommandContext, Handler, Handlers, Publish } from "./Handlers.ts"
 export type { Limits, Timing } from "./Options.ts"
 export { defaultLimits, defaultTiming } from "./Options.ts"
 export * as RunCommands from "./RunCommands.ts"
-export * as Tracing from "./Tracing.ts"
 export { layer, make, publish, type ServerOptions, TidingsServer, type TidingsServerShape } from "./Server.ts"
+export * as Tracing from "./Tracing.ts"

@@ -2,7 +2,7 @@
  * `/readyz` while the broker is blackholed, for Redis and NATS: three tidings nodes reach the broker through a TCP
  * proxy (test/support/tcpProxy.ts) that stops forwarding without closing anything, for 3 s, then forwards again.
  * Each node's `/readyz` is asked every 50 ms with a 250 ms timeout throughout. Every probe must be answered in
- * time (readiness comes from state kept in the background, src/server/TransportHealth.ts); each node must say 503
+ * time (readiness comes from state kept in the background, src/server/http/TransportHealth.ts); each node must say 503
  * with the reason during the hole, and 200 again within a second of the broker's return. Prints, per node, how
  * long after the hole began it said 503, the slowest answer, and how long after the return it said 200.
  */

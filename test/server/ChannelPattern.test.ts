@@ -1,7 +1,7 @@
 /** Channel permission patterns: wildcards, `{sub}`, and a subject that must never act as a wildcard. */
 import { describe, expect, it } from "vitest"
-import { Identity } from "../../src/server/Auth.ts"
-import { compile, isPersonalChannel } from "../../src/server/ChannelPattern.ts"
+import { Identity } from "../../src/server/auth/Auth.ts"
+import { compile, isPersonalChannel } from "../../src/server/auth/ChannelPattern.ts"
 
 describe("channel patterns", () => {
   it("matches exact names, `*` runs and `{sub}`", () => {

@@ -6,7 +6,7 @@
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
-import { ConnectionSocket, type SocketOwner } from "../../src/server/ConnectionSocket.ts"
+import { ConnectionSocket, type SocketOwner } from "../../src/server/connection/ConnectionSocket.ts"
 import { until } from "../support/until.ts"
 
 const servers: Array<WebSocketServer> = []

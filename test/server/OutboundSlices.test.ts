@@ -4,7 +4,7 @@
  * pass (after its own flush in that pass) is flushed again without waiting for anything else to happen.
  */
 import { describe, expect, it } from "vitest"
-import { Outbound } from "../../src/server/Outbound.ts"
+import { Outbound } from "../../src/server/outbound/Outbound.ts"
 
 const owner = { outboundOverflow: () => undefined, outboundWrite: () => undefined }
 

@@ -6,7 +6,7 @@
 import type { AddressInfo } from "node:net"
 import { createConnection, createServer, type Socket } from "node:net"
 import { describe, expect, it } from "vitest"
-import { peerAddress } from "../../src/server/Upgrade.ts"
+import { peerAddress } from "../../src/server/connection/Upgrade.ts"
 
 describe("peerAddress", () => {
   it("returns the peer's IP and lets go of the address object Node cached", async () => {

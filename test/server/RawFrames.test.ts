@@ -6,7 +6,7 @@
 import type { AddressInfo } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
-import { frameStream, textFrame } from "../../src/server/RawFrames.ts"
+import { frameStream, textFrame } from "../../src/server/outbound/RawFrames.ts"
 
 const servers: Array<WebSocketServer> = []
 afterEach(() => {

@@ -3,7 +3,7 @@
  * two half-capacity generations are gone, recent ones stay.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { ReplayFrameCache } from "../../src/server/ReplayFrameCache.ts"
+import { ReplayFrameCache } from "../../src/server/fanout/ReplayFrameCache.ts"
 
 describe("ReplayFrameCache", () => {
   it("keeps streams apart and finds what was set", () => {

@@ -1,11 +1,11 @@
 /**
- * The synchronous HS256 verifier (src/server/SharedSecretTokens.ts, fast-jwt) against jose's `jwtVerify` with the same options, token by
+ * The synchronous HS256 verifier (src/server/auth/SharedSecretTokens.ts, fast-jwt) against jose's `jwtVerify` with the same options, token by
  * token: every token either verifier accepts, the other accepts with the same claims, and expired tokens are
  * told apart from invalid ones the same way. The only intended differences are listed (stricter here).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type JWTPayload, jwtVerify, SignJWT } from "jose"
-import * as SharedSecretTokens from "../../src/server/SharedSecretTokens.ts"
+import * as SharedSecretTokens from "../../src/server/auth/SharedSecretTokens.ts"
 
 const secret = "differential-test-secret-0123456789abcdef"
 const key = new TextEncoder().encode(secret)

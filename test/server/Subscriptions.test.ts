@@ -1,7 +1,7 @@
 /** Subscriptions: a connection's subscriptions by channel as one field — none, the one subscription, or a Map. */
 import { describe, expect, it } from "vitest"
-import type { Subscription } from "../../src/server/Fanout.ts"
-import * as Subscriptions from "../../src/server/Subscriptions.ts"
+import * as Subscriptions from "../../src/server/connection/Subscriptions.ts"
+import type { Subscription } from "../../src/server/fanout/Fanout.ts"
 
 const subscription = (channel: string) => ({ channel }) as Subscription
 

@@ -4,9 +4,9 @@
  * not collide. Names are listed in docs/operations.md.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client"
-import type { RunsStatusShape } from "../runs/RunsStatus.ts"
+import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
+import type { Stats } from "../Stats.ts"
 import * as RunMetrics from "./RunMetrics.ts"
-import type { Stats } from "./Stats.ts"
 
 export interface MetricsSources {
   readonly stats: Stats

@@ -9,15 +9,15 @@
  * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
  */
 import { Deferred, Effect, Exit, Result, Scope } from "effect"
-import { encodeEventFrame } from "../protocol/EventFrame.ts"
-import type { ResetReason } from "../protocol/Frames.ts"
-import type { Position } from "../protocol/Position.ts"
-import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
-import type { Entry, TransportError, TransportShape } from "../transports/Transport.ts"
-import { type Outbound, SharedFrame } from "./Outbound.ts"
+import { encodeEventFrame } from "../../protocol/EventFrame.ts"
+import type { ResetReason } from "../../protocol/Frames.ts"
+import type { Position } from "../../protocol/Position.ts"
+import type { ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
+import type { Entry, TransportError, TransportShape } from "../../transports/Transport.ts"
+import { type Outbound, SharedFrame } from "../outbound/index.ts"
+import type { Stats } from "../Stats.ts"
+import type { Spans } from "../Tracing.ts"
 import { ReplayFrameCache } from "./ReplayFrameCache.ts"
-import type { Stats } from "./Stats.ts"
-import type { Spans } from "./Tracing.ts"
 
 /**
  * The frames of one entry, built lazily once per protocol version. `null` = that version does not see it.

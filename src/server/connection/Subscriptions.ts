@@ -5,7 +5,7 @@
  * (docs/performance.md, memory). A subscription knows its channel, so the single one needs no key beside it.
  * `put` and `remove` return the field's new value.
  */
-import type { Subscription } from "./Fanout.ts"
+import type { Subscription } from "../fanout/index.ts"
 
 export type Subscriptions = Subscription | Map<string, Subscription> | undefined
 

@@ -13,11 +13,11 @@
 import { timingSafeEqual } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, Result } from "effect"
-import { channelNameProblem } from "../protocol/ChannelName.ts"
-import type { Position } from "../protocol/Position.ts"
-import type { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
-import type { Publisher } from "../transports/Publisher.ts"
-import type { Authenticator } from "./Auth.ts"
+import { channelNameProblem } from "../../protocol/ChannelName.ts"
+import type { Position } from "../../protocol/Position.ts"
+import type { ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
+import type { Publisher } from "../../transports/Publisher.ts"
+import type { Authenticator } from "../auth/index.ts"
 
 export const PATH = /^\/v1\/channels\/([^/]+)\/events$/
 

@@ -9,8 +9,8 @@
  * treat as possibly behind. Nothing is kept once the read completes.
  */
 import { Cause, Deferred, Effect, Exit } from "effect"
-import type { Position } from "../protocol/Position.ts"
-import type { ReadResult, TransportError, TransportShape } from "../transports/Transport.ts"
+import type { Position } from "../../protocol/Position.ts"
+import type { ReadResult, TransportError, TransportShape } from "../../transports/Transport.ts"
 
 export type Read = (
   channel: string,

@@ -5,8 +5,8 @@
  * most connections never need one, and an idle connection's memory is counted in bytes (docs/performance.md).
  */
 import { Effect } from "effect"
-import type { Position } from "../protocol/Position.ts"
-import type { TransportError, TransportShape } from "../transports/Transport.ts"
+import type { Position } from "../../protocol/Position.ts"
+import type { TransportError, TransportShape } from "../../transports/Transport.ts"
 
 const NONE: ReadonlyMap<string, Position> = new Map()
 

@@ -5,7 +5,7 @@
  * first probe that answers makes it healthy again.
  */
 import { Effect, Schedule, type Scope } from "effect"
-import type { TransportShape } from "../transports/Transport.ts"
+import type { TransportShape } from "../../transports/Transport.ts"
 
 export interface TransportHealth {
   /** The transport's health now, with the reason when it is not. */

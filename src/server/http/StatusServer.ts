@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
 import { Registry } from "prom-client"
-import type { RunsStatusShape } from "../runs/RunsStatus.ts"
-import type { TransportShape } from "../transports/Transport.ts"
+import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
+import type { TransportShape } from "../../transports/Transport.ts"
 import * as RunMetrics from "./RunMetrics.ts"
 import * as TransportHealth from "./TransportHealth.ts"
 

@@ -4,7 +4,7 @@
  * from RunsStatus at scrape time, like every other tidings metric.
  */
 import { Counter, Gauge, type Registry } from "prom-client"
-import type { RunsStatusShape } from "../runs/RunsStatus.ts"
+import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
 
 export const register = (registry: Registry, status: RunsStatusShape): void => {
   const { counters } = status
