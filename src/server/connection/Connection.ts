@@ -4,39 +4,31 @@
  * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
  * a code, a message and the path of the bad field; the connection stays up.
  */
-import { Deferred, Effect, Fiber, Result, Schema, type Tracer } from "effect"
+import { Deferred, Effect, Fiber, Result, type Tracer } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../../protocol/CommandUnavailable.ts"
 import type { ErrorCode } from "../../protocol/ErrorCode.ts"
 import { encodeFrame, splitMessage } from "../../protocol/EventFrame.ts"
-import { ClientFrame, type ResetReason, type ServerFrame } from "../../protocol/Frames.ts"
-import { type Position, equals as samePosition } from "../../protocol/Position.ts"
+import type { ResetReason, ServerFrame } from "../../protocol/Frames.ts"
+import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
-import { fromSchemaError } from "../../protocol/SchemaProblem.ts"
-import type { ReadResult, TransportError, TransportShape } from "../../transports/Transport.ts"
+import type { TransportError, TransportShape } from "../../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "../auth/index.ts"
 import { type Hub, type Read, Subscription } from "../fanout/index.ts"
 import type { Limits, Timing } from "../Options.ts"
 import { Outbound, type OutboundOwner } from "../outbound/index.ts"
 import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
+import { catchUp } from "./CatchUp.ts"
 import { ConnectionCommands } from "./ConnectionCommands.ts"
 import type { ConnectionSocket, SocketOwner } from "./ConnectionSocket.ts"
+import * as Inbound from "./Inbound.ts"
 import { SessionCursors } from "./SessionCursors.ts"
 import * as Subscriptions from "./Subscriptions.ts"
 
-const decodeClientFrame = Schema.decodeUnknownResult(ClientFrame)
-const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "ack", "command", "ping", "pong"])
 const PING = encodeFrame({ type: "ping" })
 const PONG = encodeFrame({ type: "pong" })
-const REPLAY_PAGE = 1000
-
-/** A page a catch-up reads ahead: the position it was read after, and the read. */
-interface Ahead {
-  readonly after: Position
-  readonly fiber: Fiber.Fiber<ReadResult, TransportError>
-}
 
 /** Bits of a connection's `flags`: one field instead of several booleans (a connection's memory is counted in bytes). */
 const CLOSED = 1
@@ -278,57 +270,30 @@ export class Connection implements OutboundOwner, SocketOwner {
   onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (this.flag(CLOSED)) return
     this.setFlag(PING_OUTSTANDING, false)
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
+    const size = Inbound.messageSize(data)
     this.env.stats.bytesIn += size
-    if (isBinary) {
+    const text = Inbound.messageText(data, isBinary, size, this.env.limits.maxFrameBytes)
+    if (Result.isFailure(text)) {
       this.env.stats.framesIn++
-      this.sendError("bad_frame", "binary messages are not accepted; send JSON text frames")
-      return
+      return this.refuse(text.failure)
     }
-    if (size > this.env.limits.maxFrameBytes) {
-      this.env.stats.framesIn++
-      this.sendError(
-        "frame_too_large",
-        `message of ${size} bytes exceeds maxFrameBytes ${this.env.limits.maxFrameBytes}`
-      )
-      return
-    }
-    const text = Buffer.isBuffer(data)
-      ? data.toString("utf8")
-      : Array.isArray(data)
-        ? Buffer.concat(data).toString("utf8")
-        : Buffer.from(data).toString("utf8")
-    for (const raw of splitMessage(text)) {
+    for (const raw of splitMessage(text.success)) {
       if (this.flag(CLOSED)) return
       this.env.stats.framesIn++
       this.onFrame(raw)
     }
   }
 
+  private refuse(refusal: Inbound.Refusal): void {
+    this.sendError(refusal.code, refusal.message, {
+      ...(refusal.path ? { path: refusal.path } : {}),
+      ...(refusal.id !== undefined ? { id: refusal.id } : {})
+    })
+  }
+
   private onFrame(raw: string): void {
-    let json: unknown
-    try {
-      json = JSON.parse(raw)
-    } catch {
-      this.sendError("bad_json", "the frame is not valid JSON")
-      return
-    }
-    const decoded = decodeClientFrame(json)
-    if (Result.isFailure(decoded)) {
-      const type = typeof json === "object" && json !== null ? (json as { type?: unknown }).type : undefined
-      const id = typeof json === "object" && json !== null ? (json as { id?: unknown }).id : undefined
-      const idExtra = typeof id === "string" && id.length <= 64 ? { id } : {}
-      if (typeof type !== "string" || !clientFrameTypes.has(type)) {
-        this.sendError("unknown_frame", `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? "(none)"}`, {
-          path: ["type"],
-          ...idExtra
-        })
-      } else {
-        const problem = fromSchemaError(decoded.failure)
-        this.sendError("bad_frame", `bad ${type} frame: ${problem.message}`, { path: problem.path, ...idExtra })
-      }
-      return
-    }
+    const decoded = Inbound.decodeFrame(raw)
+    if (Result.isFailure(decoded)) return this.refuse(decoded.failure)
     const frame = decoded.success
     if (frame.type === "ping") return this.outbound.push(PONG)
     if (frame.type === "pong") return
@@ -507,7 +472,12 @@ export class Connection implements OutboundOwner, SocketOwner {
       const start = since ?? this.cursors?.savedPosition(channel)
       if (existing) yield* this.env.hub.leave(existing)
       yield* this.env.hub.join(subscription)
-      const { recovered, replayed } = yield* this.catchUp(subscription, start ?? (fromStart ? "start" : undefined))
+      const { recovered, replayed } = yield* catchUp(
+        this,
+        this.env,
+        subscription,
+        start ?? (fromStart ? "start" : undefined)
+      )
       if (Subscriptions.get(this.subscriptions, channel) !== subscription) return
       subscription.goLive()
       this.log("Debug", "subscribed", { channel, recovered, replayed })
@@ -534,124 +504,14 @@ export class Connection implements OutboundOwner, SocketOwner {
     )
   }
 
-  /** Replays what came after `start` (paged, waiting for the socket to drain between pages). */
-  private catchUp(
-    subscription: Subscription,
-    start: Position | "start" | undefined
-  ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
-    const { transport, hub } = this.env
-    const { channel } = subscription
-    if (!start) {
-      return transport.top(channel).pipe(
-        Effect.map((top) => {
-          subscription.startAt(top)
-          return { recovered: false, replayed: 0 }
-        })
-      )
-    }
-    return Effect.suspend(() => {
-      hub.replayStarted(channel)
-      return this.replay(subscription, start).pipe(Effect.ensuring(Effect.sync(() => hub.replayEnded(channel))))
-    })
+  /** Whether the connection closed, or `subscription` is no longer its subscription of the channel (CatchUpHost). */
+  superseded(subscription: Subscription): boolean {
+    return this.flag(CLOSED) || Subscriptions.get(this.subscriptions, subscription.channel) !== subscription
   }
 
-  /** The replay loop of catchUp. */
-  private replay(
-    subscription: Subscription,
-    start: Position | "start"
-  ): Effect.Effect<{ recovered: boolean; replayed: number }, TransportError> {
-    const { transport, limits, stats } = this.env
-    const { channel } = subscription
-    /**
-     * The next pages (transport.readAhead of them), read while this one is encoded and sent: the transport and the
-     * server then work at the same time instead of in turn.
-     */
-    let aheads: Array<Ahead> = []
-    const dropAhead = Effect.suspend(() => {
-      const fibers = aheads.map((a) => a.fiber)
-      aheads = []
-      return fibers.length > 0 ? Fiber.interruptAll(fibers) : Effect.void
-    })
-    const depth = transport.readAhead ?? 1
-    return Effect.gen({ self: this }, function* () {
-      let position: Position | undefined = start === "start" ? undefined : start
-      let replayed = 0
-      /** Re-reads left for entries between the replayed ones and the first live one (see below). */
-      let freshReads = 2
-      let fresh = false
-      for (;;) {
-        let page: ReadResult
-        const ahead = aheads[0]
-        if (ahead && !fresh && position && samePosition(ahead.after, position)) {
-          page = yield* Fiber.join(ahead.fiber)
-          aheads.shift()
-        } else {
-          yield* dropAhead
-          page = yield* (fresh ? transport.read : this.env.read)(channel, position, REPLAY_PAGE)
-        }
-        if (position === undefined) {
-          // from the start: begin just before the oldest retained entry
-          position = { epoch: page.top.epoch, offset: (page.entries[0]?.offset ?? page.top.offset + 1) - 1 }
-        }
-        // a position ahead of the channel's top was never issued by this log: forged or from a lost stream
-        const reason: ResetReason | undefined =
-          position.epoch === page.top.epoch && position.offset > page.top.offset
-            ? "unknown_position"
-            : !page.covered
-              ? (page.reason ?? "trimmed")
-              : replayed === 0 && page.top.offset - position.offset > limits.maxReplayEntries
-                ? "trimmed"
-                : undefined
-        if (reason) {
-          // resume from the top; anything already replayed stays delivered and is followed by the reset
-          this.sendReset(channel, reason, page.top)
-          stats.bump(stats.resets, reason)
-          subscription.startAt(page.top)
-          return { recovered: false, replayed }
-        }
-        if (replayed === 0) subscription.startAt(position)
-        const last = page.entries[page.entries.length - 1]
-        if (last !== undefined && page.entries.length === REPLAY_PAGE && last.offset < page.top.offset) {
-          // offsets are contiguous: page k after this one starts after last.offset + k × REPLAY_PAGE
-          const next: Array<Ahead> = []
-          for (let k = 0; k < depth && last.offset + k * REPLAY_PAGE < page.top.offset; k++) {
-            const after = { epoch: last.epoch, offset: last.offset + k * REPLAY_PAGE }
-            const queued = aheads.find((a) => samePosition(a.after, after))
-            next.push(queued ?? { after, fiber: yield* Effect.forkChild(this.env.read(channel, after, REPLAY_PAGE)) })
-          }
-          const stale = aheads.filter((a) => !next.includes(a)).map((a) => a.fiber)
-          aheads = next
-          if (stale.length > 0) yield* Fiber.interruptAll(stale)
-        }
-        const half = limits.maxOutboundBytes / 2
-        for (const entry of page.entries) {
-          if (this.flag(CLOSED) || Subscriptions.get(this.subscriptions, channel) !== subscription) {
-            return { recovered: false, replayed }
-          }
-          subscription.replay(this.env.hub.framesFor(entry))
-          // replay is paced by the socket: it must never trip the slow-consumer bound on its own
-          if (this.outbound.buffered > half) yield* this.drained()
-        }
-        replayed += page.entries.length
-        if (!last || last.offset >= page.top.offset || page.entries.length < REPLAY_PAGE) {
-          // a shared or read-ahead page can carry a top from just before this subscription joined the live feed:
-          // entries appended in between are in neither, so read them before going live (not a reset)
-          if (!subscription.missingBeforeLive() || freshReads-- === 0) return { recovered: true, replayed }
-          fresh = true
-        }
-        position = { epoch: subscription.epoch, offset: subscription.offset }
-        // this page goes out (the flush pass runs first) before the next one is encoded
-        yield* Effect.yieldNow
-      }
-    }).pipe(Effect.ensuring(dropAhead))
-  }
-
-  /** Waits until the outbound buffer is below half its bound (replay must not trip the slow-consumer close). */
-  private drained(): Effect.Effect<void> {
-    const half = this.env.limits.maxOutboundBytes / 2
-    return Effect.gen({ self: this }, function* () {
-      while (!this.flag(CLOSED) && this.outbound.buffered > half) yield* Effect.sleep("1 millis")
-    })
+  /** Whether the connection closed (CatchUpHost). */
+  get closed(): boolean {
+    return this.flag(CLOSED)
   }
 
   private onUnsubscribe(channel: string): void {
