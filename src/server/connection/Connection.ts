@@ -93,7 +93,7 @@ export class Connection implements OutboundOwner, SocketOwner {
   private authTimer: ReturnType<typeof setTimeout> | undefined
   private connectionId: string | undefined
   /** From welcome to close, when tracing is on: its commands are its children. */
-  private span: Tracer.Span | undefined
+  span: Tracer.Span | undefined
 
   constructor(
     readonly socket: ConnectionSocket,
@@ -559,81 +559,8 @@ export class Connection implements OutboundOwner, SocketOwner {
 
   private onCommand(id: string, name: string, payload: unknown): void {
     const { limits } = this.env
-    const commands = (this.commands ??= new ConnectionCommands(
-      limits.commandsPerSecond,
-      limits.commandBurst,
-      this.env.now()
-    ))
-    const wait = commands.rate.take(this.env.now())
-    if (wait > 0) {
-      this.env.stats.rateLimited++
-      this.sendError("rate_limited", `command rate limit of ${this.env.limits.commandsPerSecond}/s exceeded`, {
-        id,
-        retryAfterMs: wait
-      })
-      if (++commands.refusalsInARow >= limits.maxRateLimitRefusals) {
-        this.close(CloseCodes.rateLimited, "sustained command flood")
-      }
-      return
-    }
-    commands.refusalsInARow = 0
-    if (commands.isRunning(id)) {
-      this.sendError("duplicate_command_id", `command id ${id} is still in flight`, { id, path: ["id"] })
-      return
-    }
-    const decoded = this.env.codec.decodeCommand(name, payload, this.version)
-    if (Result.isFailure(decoded)) {
-      this.sendError(
-        decoded.failure.code === "unknown_command" ? "unknown_command" : "invalid_payload",
-        decoded.failure.message,
-        {
-          id,
-          path: decoded.failure.path
-        }
-      )
-      return
-    }
-    this.env.stats.commands++
-    const run = this.env.runCommand(decoded.success, this).pipe(
-      Effect.flatMap((reply) =>
-        Effect.sync(() => {
-          const wire = this.env.codec.encodeReply(reply, this.version, name)
-          if (Result.isFailure(wire)) {
-            this.sendError("internal", "the server produced an invalid reply", { id })
-            return Effect.logError(`command ${name} produced an invalid reply: ${wire.failure.message}`)
-          }
-          this.send(
-            wire.success.ok
-              ? { type: "reply", id, ok: true, result: wire.success.result }
-              : { type: "reply", id, ok: false, error: wire.success.error }
-          )
-          return Effect.void
-        }).pipe(Effect.flatten)
-      ),
-      Effect.catchTag("CommandUnavailable", (unavailable) =>
-        Effect.sync(() =>
-          this.sendError("unavailable", unavailable.message, { id, retryAfterMs: unavailable.retryAfterMs })
-        )
-      ),
-      Effect.catchCause((cause) =>
-        Effect.sync(() => this.sendError("internal", `command ${name} failed inside the server`, { id })).pipe(
-          Effect.andThen(Effect.logError(`command ${name} (${id}) defect`, cause))
-        )
-      ),
-      Effect.ensuring(Effect.sync(() => commands.finished(id))),
-      Effect.annotateLogs({ connection: this.id, user: this.identity?.user ?? "anonymous", command: name })
-    )
-    const fiber = this.env.fork(
-      this.env.spans
-        ? Effect.withSpan(run, `tidings.command ${name}`, {
-            kind: "server",
-            ...(this.span ? { parent: this.span } : {}),
-            attributes: { "tidings.command": name, "tidings.command.id": id, "tidings.connection": this.id }
-          })
-        : run
-    )
-    // a handler that finished synchronously has already run its `ensuring`: keep only fibers still running
-    if (fiber.pollUnsafe() === undefined) commands.track(id, fiber)
+    this.commands ??= new ConnectionCommands(limits.commandsPerSecond, limits.commandBurst, this.env.now())
+    this.commands.handle(this, this.env, { id, name, payload })
   }
 
   // ---- closing ------------------------------------------------------------------------------------------------
