@@ -4,7 +4,7 @@
  * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
  * a code, a message and the path of the bad field; the connection stays up.
  */
-import { Deferred, Effect, Fiber, Result, type Tracer } from "effect"
+import { Effect, Fiber, Result, type Tracer } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../../protocol/CommandUnavailable.ts"
@@ -40,7 +40,6 @@ const EXPIRY_WARNED = 16
 /** A plain connection (no subprotocol offered): heartbeats are WebSocket pings, which every client answers. */
 const PLAIN = 32
 
-/** Runs a command for a connection; the server binds it to the user's handlers. */
 /** Runs a command's handler; fails with CommandUnavailable when the command cannot run now (answered `unavailable`). */
 export type CommandRunner = (
   command: { readonly name: string; readonly payload: unknown },
@@ -75,6 +74,21 @@ export interface ConnectionEnv {
   /** Called when a connection authenticates (or changes user); false refuses it (per-user limit). */
   readonly onAuthenticated: (connection: Connection, previousUser: string | null | undefined) => boolean
 }
+
+/** The frame that tells a client it is in: its session, the protocol version, the server's limits. */
+const welcome = (env: ConnectionEnv, session: string, version: number, user: string | null): ServerFrame => ({
+  type: "welcome",
+  session,
+  protocol: env.codec.name,
+  version,
+  user,
+  heartbeatMs: env.timing.heartbeatMs,
+  limits: {
+    maxFrameBytes: env.limits.maxFrameBytes,
+    maxSubscriptions: env.limits.maxSubscriptions,
+    commandsPerSecond: env.limits.commandsPerSecond
+  }
+})
 
 export class Connection implements OutboundOwner, SocketOwner {
   readonly outbound: Outbound
@@ -386,36 +400,12 @@ export class Connection implements OutboundOwner, SocketOwner {
         "client.address": this.ip
       })
     }
-    const l = this.env.limits
-    this.send({
-      type: "welcome",
-      session: this.session,
-      protocol: this.env.codec.name,
-      version: this.version,
-      user: identity.user,
-      heartbeatMs: this.env.timing.heartbeatMs,
-      limits: {
-        maxFrameBytes: l.maxFrameBytes,
-        maxSubscriptions: l.maxSubscriptions,
-        commandsPerSecond: l.commandsPerSecond
-      }
-    })
+    this.send(welcome(this.env, this.session, this.version, identity.user))
     if (session) {
-      const cursors = (this.cursors ??= new SessionCursors())
-      const loaded = Deferred.makeUnsafe<void>()
-      cursors.loaded = Deferred.await(loaded)
-      this.env.fork(
-        this.env.transport.loadCursors(this.cursorKey).pipe(
-          Effect.match({
-            onFailure: (error) => {
-              this.log("Warn", "could not load session cursors; subscriptions without a position start live", {
-                error: error.message
-              })
-            },
-            onSuccess: (saved) => cursors.restore(saved)
-          }),
-          Effect.ensuring(Deferred.succeed(loaded, undefined))
-        )
+      ;(this.cursors ??= new SessionCursors()).load(this.cursorKey, this.env.transport, this.env.fork, (error) =>
+        this.log("Warn", "could not load session cursors; subscriptions without a position start live", {
+          error: error.message
+        })
       )
     }
   }

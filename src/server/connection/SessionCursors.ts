@@ -4,7 +4,7 @@
  * connections saved, where a subscribe without `since` starts. Made at the first ack or when a session resumes:
  * most connections never need one, and an idle connection's memory is counted in bytes (docs/performance.md).
  */
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import type { Position } from "../../protocol/Position.ts"
 import type { TransportError, TransportShape } from "../../transports/Transport.ts"
 
@@ -21,6 +21,28 @@ export class SessionCursors {
 
   restore(saved: ReadonlyMap<string, Position>): void {
     this.saved = saved
+  }
+
+  /**
+   * Starts loading what the session `key` saved (`fork` runs it; `loaded` completes when it is done, failed or
+   * not); a failure is reported to `onFailure` and leaves subscriptions without a position starting live.
+   */
+  load(
+    key: string,
+    transport: TransportShape,
+    fork: (effect: Effect.Effect<void>) => unknown,
+    onFailure: (error: TransportError) => void
+  ): void {
+    const loaded = Deferred.makeUnsafe<void>()
+    this.loaded = Deferred.await(loaded)
+    fork(
+      transport
+        .loadCursors(key)
+        .pipe(
+          Effect.match({ onFailure, onSuccess: (saved) => this.restore(saved) }),
+          Effect.ensuring(Deferred.succeed(loaded, undefined))
+        )
+    )
   }
 
   /** Where a subscription to `channel` without an explicit position resumes, if the session saved one. */
