@@ -1,7 +1,7 @@
 /**
  * The Redis transport (Redis >= 6.2, ioredis): channel logs in Redis streams, live delivery by pub/sub, session
- * cursors in hashes, so several tidings nodes share channels and a client can resume on any node. The only
- * module of tidings that imports ioredis.
+ * cursors in hashes, so several tidings nodes share channels and a client can resume on any node. With its
+ * redis/ folder (connections in redis/Connections.ts), the only part of tidings that imports ioredis.
  *
  * - Append is one Lua script per channel (redis/scripts.ts): create the epoch if the channel's meta is missing →
  *   next offset → XADD `<offset>-0` with exact MAXLEN → age trim → PUBLISH the announcement, atomically, so
@@ -32,9 +32,10 @@
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Config, Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { Redis } from "ioredis"
 import type { Position } from "../protocol/Position.ts"
 import * as Batcher from "./redis/Batcher.ts"
+import * as Connections from "./redis/Connections.ts"
+import { errorMessage, UnexpectedReply } from "./redis/Connections.ts"
 import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
 import * as Scripts from "./redis/scripts.ts"
@@ -95,27 +96,6 @@ const segmentsHold = (
 const maxAppendBatch = 128
 /** Channels per SUBSCRIBE when re-subscribing after a reconnect. */
 const resubscribeBatch = 1000
-const minRedisVersion = [6, 2] as const
-
-/** The URL with its password masked, for messages. */
-const describeUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return url
-  }
-}
-
-const retryableReply = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|READONLY|CLUSTERDOWN|NOREPLICAS|OOM)\b/
-
-const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** A reply of an unexpected shape: a bug or a foreign writer under our key prefix, not a passing outage. */
-class UnexpectedReply extends Error {
-  override readonly name = "UnexpectedReply"
-}
 
 /** An append waiting for its channel's next script call; `now` is from the caller's Clock. */
 interface PendingAppend {
@@ -136,7 +116,6 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
   Effect.gen(function* () {
     const resolved = resolveOptions(options)
     const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
-    const safeUrl = describeUrl(url)
     const keyPrefix = options.keyPrefix ?? defaultKeyPrefix
     if (/[{}]/.test(keyPrefix)) {
       return yield* new TransportError({
@@ -156,109 +135,14 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
       runFork(level === "warn" ? Effect.logWarning(message, ...rest) : Effect.logInfo(message, ...rest))
     }
 
-    const connectionOptions = (name: string) => ({
-      lazyConnect: true,
-      connectionName: name,
-      // Fail fast instead of queueing while disconnected, and never re-send a command after a dropped connection
-      // (an append might run twice): the caller gets a retryable TransportError and decides.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      // LiveFeed subscribes again itself, then checks for missed entries: the order matters.
-      autoResubscribe: false,
-      // Commands issued in one tick go out in one write: at many appends in flight, socket writes were the
-      // largest cost of the whole append path.
-      enableAutoPipelining: true,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: Math.max(commandTimeoutMs, 1000),
-      retryStrategy: (attempt: number) =>
-        Math.min(50 * 2 ** Math.min(attempt, 10), reconnectMaxDelayMs) + Math.random() * 50
-    })
-
-    let started = false
-    let closing = false
-    const watch = (redis: Redis, role: string) => {
-      const state = { lost: false, lastError: undefined as unknown }
-      const markLost = (reason: string) => {
-        if (!started || closing || state.lost) return
-        state.lost = true
-        log("warn", `tidings redis transport: ${role} connection to ${safeUrl} lost (${reason}); reconnecting`)
-      }
-      redis.on("error", (error: unknown) => {
-        state.lastError = error
-        markLost(errorMessage(error))
-      })
-      redis.on("close", () => markLost("connection closed"))
-      redis.on("ready", () => {
-        if (!state.lost) return
-        state.lost = false
-        log("info", `tidings redis transport: ${role} connection to ${safeUrl} restored`)
-      })
-      return state
-    }
-
     let feed: LiveFeed.LiveFeed | undefined
-    const [client, subscriber] = yield* Effect.acquireRelease(
-      Effect.sync(() => [
-        new Redis(url, connectionOptions("tidings")),
-        new Redis(url, connectionOptions("tidings-live"))
-      ]),
-      (connections) =>
-        Effect.sync(() => {
-          closing = true
-          feed?.close()
-          for (const connection of connections) connection.disconnect()
-        })
-    )
-    const clientState = watch(client, "command")
-    const subscriberState = watch(subscriber, "subscriber")
-
-    const unreachable = (cause: unknown) =>
-      new TransportError({
-        message:
-          `cannot reach Redis at ${safeUrl}: ${errorMessage(cause)}. ` +
-          "Check the URL (REDIS_URL) and that Redis is running and reachable from this node.",
-        retryable: true
-      })
-
-    yield* Effect.tryPromise({
-      try: () => Promise.all([client.connect(), subscriber.connect()]),
-      catch: (cause) => unreachable(clientState.lastError ?? subscriberState.lastError ?? cause)
+    const { client, subscriber, safeUrl, toTransportError } = yield* Connections.open({
+      url,
+      commandTimeoutMs,
+      reconnectMaxDelayMs,
+      log,
+      onClose: () => feed?.close()
     })
-    const version = yield* Effect.tryPromise({
-      try: () => client.info("server"),
-      catch: unreachable
-    }).pipe(Effect.map((info) => /redis_version:(\d+)\.(\d+)/.exec(info)))
-    if (
-      version === null ||
-      Number(version[1]) * 1000 + Number(version[2]) < minRedisVersion[0] * 1000 + minRedisVersion[1]
-    ) {
-      return yield* new TransportError({
-        message: `Redis at ${safeUrl} is version ${version === null ? "unknown" : `${version[1]}.${version[2]}`}; the tidings Redis transport needs ${minRedisVersion.join(".")} or later`,
-        retryable: false
-      })
-    }
-
-    const toTransportError =
-      (operation: string) =>
-      (cause: unknown): TransportError => {
-        if (cause instanceof TransportError) return cause
-        const message = errorMessage(cause)
-        if (cause instanceof UnexpectedReply) {
-          return new TransportError({ message: `Redis ${operation} on ${safeUrl}: ${message}`, retryable: false })
-        }
-        if (cause instanceof Error && cause.name === "ReplyError" && !retryableReply.test(message)) {
-          return new TransportError({
-            message: `Redis ${operation} on ${safeUrl} refused: ${message}`,
-            retryable: false
-          })
-        }
-        const reason = client.status === "ready" ? message : `Redis is unreachable (connection ${client.status})`
-        return new TransportError({
-          message: `Redis ${operation} on ${safeUrl} failed: ${reason}; retry once Redis is back`,
-          retryable: true
-        })
-      }
 
     const evalScript = (script: Scripts.Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) =>
       client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
@@ -434,6 +318,8 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         }
       )
     }
+    // a `ready` after the first connect is a reconnect: subscribe again and look for what was missed
+    let started = false
     subscriber.on("ready", () => {
       if (started) resubscribe()
     })
