@@ -4,20 +4,19 @@
  * gracefully: no new upgrades, not ready, `goaway` to every client, outbound buffers flushed up to a deadline,
  * then close 1001. Application code publishes with `publish(protocol)` or the service's methods.
  */
-import { createServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Clock, Context, Effect, Exit, FiberSet, Layer, LogLevel, Option, References } from "effect"
+import { Clock, Effect, Exit, FiberSet, Layer, LogLevel, Option, References } from "effect"
 import { WebSocketServer } from "ws"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import { isCommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
-import type { Position } from "../protocol/Position.ts"
-import type { AnyProtocol, EventData, EventName, LatestOf } from "../protocol/Protocol.ts"
+import type { AnyProtocol } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import * as Publisher from "../transports/Publisher.ts"
-import { type AppendOptions, Transport, type TransportError } from "../transports/Transport.ts"
+import { Transport, type TransportError } from "../transports/Transport.ts"
 import * as Auth from "./auth/index.ts"
 import {
   AttemptLimiter,
@@ -35,91 +34,13 @@ import type { Handlers } from "./Handlers.ts"
 import { HttpRoutes, Metrics, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import { pooledRandom } from "./RandomPool.ts"
+import type { ServerOptions } from "./ServerOptions.ts"
 import { Stats } from "./Stats.ts"
+import { TidingsServer } from "./TidingsServer.ts"
 import * as Tracing from "./Tracing.ts"
 
-export interface ServerOptions<P extends AnyProtocol, R> {
-  readonly protocol: P
-  readonly handlers: Handlers<P, R>
-  readonly auth: Auth.AuthOptions
-  /** Interface to bind (default 127.0.0.1). Ignored with `server`. */
-  readonly host?: string
-  /** Port (default 4000; 0 picks a free one). Ignored with `server`. */
-  readonly port?: number
-  /**
-   * Accept queue length (default 4096; the kernel caps it at net.core.somaxconn). Node's own default of 511
-   * overflows when thousands of clients reconnect at once, and every overflow costs a client a 1 s or 3 s SYN
-   * retransmit. Ignored with `server`.
-   */
-  readonly backlog?: number
-  /**
-   * Attach to an existing Node HTTP server instead of creating one; you listen and close it. tidings then takes the
-   * WebSocket upgrades of its `path` only and leaves the others to the server's other `upgrade` listeners (with
-   * none, it answers them 404), and answers its HTTP routes, leaving other requests to yours.
-   */
-  readonly server?: HttpServer
-  /** WebSocket path (default "/ws"). */
-  readonly path?: string
-  /**
-   * The protocol version of a plain WebSocket, one that offers no subprotocol (default the newest); it can ask for
-   * another with `?v=N`. `welcome` says which it got.
-   */
-  readonly plainVersion?: number
-  /**
-   * Record spans (connections, commands, publishes, fan-out; Tracing.ts) with the tracer in the context, such as
-   * `Tracing.layerOtlp(...)`. Default false: no span is made.
-   */
-  readonly traces?: boolean
-  /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
-  readonly apiKey?: string
-  /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
-  readonly maxPublishBodyBytes?: number
-  readonly limits?: Partial<Limits>
-  readonly timing?: Partial<Timing>
-}
-
-export interface TidingsServerShape {
-  /** The bound port (the attached server's, when attached). */
-  readonly port: number
-  readonly url: string
-  readonly protocol: AnyProtocol
-  readonly stats: Stats
-  readonly metrics: Metrics.Metrics
-  /** Publishes a typed event value of the newest protocol version. Prefer `publish(protocol)` for types. */
-  readonly publishUnknown: (
-    channel: string,
-    event: string,
-    data: unknown,
-    options?: AppendOptions
-  ) => Effect.Effect<Position, Publisher.PublishError>
-  /** Same, for data in wire form (e.g. parsed from JSON). */
-  readonly publishEncoded: (
-    channel: string,
-    event: string,
-    data: unknown,
-    options?: AppendOptions
-  ) => Effect.Effect<Position, Publisher.PublishError>
-  /** A Promise version of `publishUnknown`, for code outside Effect. */
-  readonly publishPromise: (channel: string, event: string, data: unknown, options?: AppendOptions) => Promise<Position>
-  readonly connections: () => number
-  /** Whether the server accepts connections and its transport is reachable. */
-  readonly ready: Effect.Effect<boolean>
-}
-
-export class TidingsServer extends Context.Service<TidingsServer, TidingsServerShape>()(
-  "tidings/server/TidingsServer"
-) {}
-
-/** A typed publish bound to a protocol: `yield* publish(AgentProtocol)("run:1", "status", {...})`. */
-export const publish =
-  <P extends AnyProtocol>(_protocol: P) =>
-  <K extends EventName<LatestOf<P>>>(
-    channel: string,
-    event: K,
-    data: EventData<LatestOf<P>, K>,
-    options?: AppendOptions
-  ): Effect.Effect<Position, Publisher.PublishError, TidingsServer> =>
-    Effect.flatMap(TidingsServer, (server) => server.publishUnknown(channel, event, data, options))
+export type { ServerOptions } from "./ServerOptions.ts"
+export { publish, TidingsServer, type TidingsServerShape } from "./TidingsServer.ts"
 
 /** Heartbeats and cursor saves are spread over this many slices of their interval. */
 const TIMER_SLICES = 10
