@@ -16,22 +16,15 @@
  * read, by offset arithmetic (maxEntries) and by the stored-at header against the reader's Clock (maxAgeMs).
  *
  * Replay locates the stream sequence of a channel offset with a few "next message of this subject at or after
- * sequence s" lookups (interpolation between known points, bisection as a fallback; exact when the channel's
- * messages are dense in the stream), then pulls the range through an ephemeral consumer filtered on the subject
+ * sequence s" lookups (StreamLookup.ts: interpolation between known points, bisection as a fallback; exact when
+ * the channel's messages are dense in the stream), then pulls the range through an ephemeral consumer filtered on the subject
  * (Pager.ts). A read that continues exactly where an earlier page of this node stopped skips the lookups: it
  * takes the consumer kept after that page, whose next page is usually already here, and reads the top (the
  * subject's last message) meanwhile; whatever is not plainly the next page falls back to the full read.
  * It does not own the live feed (LiveFeed.ts), cursors (Cursors.ts) or the connection (Link.ts, Nats.ts).
  */
 import { randomBytes } from "node:crypto"
-import {
-  JetStreamApiError,
-  type LastForMsgRequest,
-  type NextMsgRequest,
-  type PubAck,
-  type SeqMsgRequest,
-  type StoredMsg
-} from "@nats-io/jetstream"
+import { JetStreamApiError, type PubAck, type SeqMsgRequest } from "@nats-io/jetstream"
 import { Empty } from "@nats-io/transport-node"
 import type { Position } from "../../protocol/Position.ts"
 import {
@@ -42,9 +35,10 @@ import {
   type Retention,
   TransportError
 } from "../Transport.ts"
-import { decode, encodeBody, entryHeaders, markerHeaders, msgIdOf, type Stored } from "./codec.ts"
-import { isNoStream, isStreamNotFound, isWrongLastSequence, type Link } from "./Link.ts"
+import { encodeBody, entryHeaders, markerHeaders, msgIdOf, type Stored } from "./codec.ts"
+import { isNoStream, isWrongLastSequence, type Link } from "./Link.ts"
 import type { Pager, Reader } from "./Pager.ts"
+import { StreamLookup } from "./StreamLookup.ts"
 
 /** What this node believes about a channel's newest message, and the queue of its appends. */
 interface ChannelState {
@@ -78,13 +72,21 @@ export class ChannelLog {
   private readonly maxCachedChannels: number
   private readonly maxAttempts: number
 
+  private readonly lookup: StreamLookup
+
   constructor(
     private readonly link: Link,
     private readonly pager: Pager,
     private readonly options: ChannelLogOptions
   ) {
+    this.lookup = new StreamLookup(link)
     this.maxCachedChannels = options.maxCachedChannels ?? 10_000
     this.maxAttempts = options.maxAttempts ?? 50
+  }
+
+  /** The newest message of the channel's subject (an entry or an epoch marker), if any. */
+  last(channel: string): Promise<Stored | undefined> {
+    return this.lookup.last(channel)
   }
 
   /** Forgets every cached channel state and kept consumer (the stream was recreated, or may have been). */
@@ -109,12 +111,6 @@ export class ChannelLog {
     if (last !== undefined) return { epoch: last.epoch, offset: last.offset }
     const state = this.state(channel)
     return this.serialize(state, () => this.createEpochQueued(channel, state, now))
-  }
-
-  /** The newest message of the channel's subject (an entry or an epoch marker), if any. */
-  async last(channel: string): Promise<Stored | undefined> {
-    const query: LastForMsgRequest = { last_by_subj: this.link.subject(channel) }
-    return this.decodeOrFail(channel, await this.get(query))
   }
 
   async read(channel: string, since: Position | undefined, limit: number, now: number): Promise<ReadResult> {
@@ -146,7 +142,7 @@ export class ChannelLog {
 
     const oldestByAge = now - retention.maxAgeMs
     const count = (start: number) => Math.min(Math.floor(limit), top.offset - start + 1)
-    const first = await this.locate(channel, from, last)
+    const first = await this.lookup.locate(channel, from, last)
     if (since !== undefined) {
       if (first === undefined || first.offset !== from || first.storedAt < oldestByAge) return trimmed(top)
       if (limit < 1) return { entries: [], top, covered: true }
@@ -161,7 +157,7 @@ export class ChannelLog {
       if (fresh >= 0) return { entries: page.slice(fresh).map(entryOf), top, covered: true }
       const next = start.offset + page.length
       if (page.length === 0 || next > top.offset) break
-      start = await this.locate(channel, next, last)
+      start = await this.lookup.locate(channel, next, last)
     }
     return { entries: [], top, covered: true }
   }
@@ -259,7 +255,7 @@ export class ChannelLog {
   /** The entry a duplicate publish points at: the first append made with this idempotency key. */
   private async original(channel: string, seq: number, idempotencyKey: string): Promise<Appended> {
     const query: SeqMsgRequest = { seq }
-    const stored = this.decodeOrFail(channel, await this.get(query))
+    const stored = this.lookup.decodeOrFail(channel, await this.lookup.get(query))
     if (stored?.entry === undefined) {
       throw new TransportError({
         message: `the entry first appended to ${channel} with idempotency key ${idempotencyKey} is no longer retained`,
@@ -267,50 +263,6 @@ export class ChannelLog {
       })
     }
     return { ...stored.entry, duplicate: true }
-  }
-
-  /**
-   * The first message of the channel at or after `offset` (the message at `offset` itself unless it is gone),
-   * given the channel's newest message.
-   */
-  private async locate(channel: string, offset: number, last: Stored): Promise<Stored | undefined> {
-    if (offset === last.offset) return last
-    if (offset > last.offset) return undefined
-    // The wanted message is at most this sequence (each later offset has a sequence of its own), and exactly
-    // there when the channel's recent messages are contiguous in the stream: one lookup near the top.
-    const newest = last.seq - (last.offset - offset)
-    const probe = await this.next(channel, Math.max(0, newest))
-    if (probe !== undefined && probe.offset === offset) return probe
-    let low = await this.next(channel, 0)
-    if (low === undefined || low.offset >= offset || low.epoch !== last.epoch) return low
-    // Invariant: low.offset < offset < high.offset, and the wanted message's sequence is in (low.seq, maxSeq].
-    let high = probe !== undefined && probe.offset > offset && probe.epoch === last.epoch ? probe : last
-    let maxSeq = Math.min(newest - 1, high.seq - 1)
-    for (let round = 0; low.seq < maxSeq; round++) {
-      const seqSpan = high.seq - low.seq
-      const offsetSpan = high.offset - low.offset
-      // Interpolation, alternating with bisection so that an uneven spread cannot make it slow.
-      let guess =
-        seqSpan === offsetSpan || round % 2 === 0
-          ? low.seq + Math.floor(((offset - low.offset) * seqSpan) / offsetSpan)
-          : Math.floor((low.seq + 1 + maxSeq) / 2)
-      guess = Math.min(Math.max(guess, low.seq + 1), maxSeq)
-      const found = await this.next(channel, guess)
-      if (found === undefined || found.epoch !== last.epoch) return undefined
-      if (found.offset === offset) return found
-      if (found.offset < offset) low = found
-      else {
-        high = found
-        maxSeq = guess - 1
-      }
-    }
-    return this.next(channel, low.seq + 1)
-  }
-
-  /** The channel's first message at or after stream sequence `seq`. */
-  private async next(channel: string, seq: number): Promise<Stored | undefined> {
-    const query: SeqMsgRequest & NextMsgRequest = { seq, next_by_subj: this.link.subject(channel) }
-    return this.decodeOrFail(channel, await this.get(query))
   }
 
   /**
@@ -322,7 +274,7 @@ export class ChannelLog {
       // Cheaper as a few lookups than as a consumer (create, pull, delete).
       const stored = [first]
       for (let previous = first; stored.length < count; ) {
-        const next = await this.next(channel, previous.seq + 1)
+        const next = await this.lookup.next(channel, previous.seq + 1)
         if (next === undefined) break
         stored.push(next)
         previous = next
@@ -397,30 +349,6 @@ export class ChannelLog {
     if (page.length === pulled && pulled === asked && end !== undefined && end.offset < top.offset) {
       this.pager.keep(reader, top.epoch, end.offset, asked)
     } else reader.close()
-  }
-
-  private async get(query: SeqMsgRequest | LastForMsgRequest): Promise<StoredMsg | null> {
-    const { jsm, config } = this.link
-    try {
-      return await this.link.call(() => jsm.streams.getMessage(config.stream, query))
-    } catch (error) {
-      if (!isStreamNotFound(error)) throw this.link.toTransportError(error)
-      // Deleted under us: a recreated stream holds no message at all.
-      await this.link.recoverStream()
-      return null
-    }
-  }
-
-  private decodeOrFail(channel: string, message: StoredMsg | null): Stored | undefined {
-    if (message === null) return undefined
-    const stored = decode(channel, message.seq, message.header, message.data)
-    if (stored === undefined) {
-      throw new TransportError({
-        message: `message ${message.seq} on ${message.subject} in stream ${this.link.config.stream} was not written by tidings (no position headers); the subjects under ${this.link.config.prefix} belong to the transport`,
-        retryable: false
-      })
-    }
-    return stored
   }
 
   private state(channel: string): ChannelState {
