@@ -136,7 +136,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     }
 
     let feed: LiveFeed.LiveFeed | undefined
-    const { client, subscriber, safeUrl, toTransportError } = yield* Connections.open({
+    const { client, subscriber, toTransportError } = yield* Connections.open({
       url,
       commandTimeoutMs,
       reconnectMaxDelayMs,

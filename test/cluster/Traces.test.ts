@@ -42,9 +42,9 @@ interface OtlpBody {
   }>
 }
 
-const valueOf = (v: OtlpValue): unknown => v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue
+const attributeValue = (v: OtlpValue): unknown => v.stringValue ?? v.intValue ?? v.boolValue ?? v.doubleValue
 const attributesOf = (list: Array<OtlpAttribute> | undefined) =>
-  Object.fromEntries((list ?? []).map((a) => [a.key, valueOf(a.value)]))
+  Object.fromEntries((list ?? []).map((a) => [a.key, attributeValue(a.value)]))
 
 /** An OTLP/HTTP JSON receiver: every span POSTed to /v1/traces. */
 const startReceiver = async () => {

@@ -34,10 +34,12 @@ export const make = (
       probing = Date.now()
       return transport.healthy.pipe(
         Effect.catchCause(() => Effect.succeed(false)),
-        Effect.map((ok) => {
-          healthy = ok
-          probing = undefined
-        })
+        Effect.tap((ok) =>
+          Effect.sync(() => {
+            healthy = ok
+            probing = undefined
+          })
+        )
       )
     })
     // not awaited by the schedule: a probe that hangs must not stop the clock that judges it
