@@ -1,44 +1,39 @@
 /**
- * One WebSocket connection: authentication state, subscriptions, acks, commands, rate limit, heartbeat answer
- * and token expiry. Inbound frames are handled in plain code; only work that waits (transport reads,
+ * What a WebSocket connection does with its client's frames: authentication (and token refresh in band),
+ * subscriptions and their catch-up (CatchUp.ts), acks and session cursors, commands (ConnectionCommands.ts); its
+ * socket, sending, heartbeat, expiry and closing are ConnectionCore.ts'. Inbound frames are handled in plain code; only work that waits (transport reads,
  * handlers) runs as a fiber, forked into the server's scope. Every malformed frame gets an `error` frame with
  * a code, a message and the path of the bad field; the connection stays up.
  */
-import { Effect, Fiber, Result, type Tracer } from "effect"
+import { Effect, Fiber, Result } from "effect"
 import type { WebSocket } from "ws"
 import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../../protocol/CommandUnavailable.ts"
-import type { ErrorCode } from "../../protocol/ErrorCode.ts"
 import { encodeFrame, splitMessage } from "../../protocol/EventFrame.ts"
-import type { ResetReason, ServerFrame } from "../../protocol/Frames.ts"
+import type { ServerFrame } from "../../protocol/Frames.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { TransportError, TransportShape } from "../../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "../auth/index.ts"
 import { type Hub, type Read, Subscription } from "../fanout/index.ts"
 import type { Limits, Timing } from "../Options.ts"
-import { Outbound, type OutboundOwner } from "../outbound/index.ts"
 import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
 import { catchUp } from "./CatchUp.ts"
 import { ConnectionCommands } from "./ConnectionCommands.ts"
-import type { ConnectionSocket, SocketOwner } from "./ConnectionSocket.ts"
+import {
+  AUTHENTICATING,
+  CLOSED,
+  ConnectionCore,
+  type CoreEnv,
+  EXPIRY_WARNED,
+  PING_OUTSTANDING
+} from "./ConnectionCore.ts"
 import * as Inbound from "./Inbound.ts"
 import { SessionCursors } from "./SessionCursors.ts"
 import * as Subscriptions from "./Subscriptions.ts"
 
-const PING = encodeFrame({ type: "ping" })
 const PONG = encodeFrame({ type: "pong" })
-
-/** Bits of a connection's `flags`: one field instead of several booleans (a connection's memory is counted in bytes). */
-const CLOSED = 1
-const PING_OUTSTANDING = 2
-const AUTHENTICATING = 4
-const COUNTED_FOR_USER = 8
-/** The current token's `expiring_soon` warning was sent. */
-const EXPIRY_WARNED = 16
-/** A plain connection (no subprotocol offered): heartbeats are WebSocket pings, which every client answers. */
-const PLAIN = 32
 
 /** Runs a command's handler; fails with CommandUnavailable when the command cannot run now (answered `unavailable`). */
 export type CommandRunner = (
@@ -46,7 +41,7 @@ export type CommandRunner = (
   connection: Connection
 ) => Effect.Effect<ErasedReply, CommandUnavailable>
 
-export interface ConnectionEnv {
+export interface ConnectionEnv extends CoreEnv {
   readonly codec: ProtocolCodec
   readonly transport: TransportShape
   /** History reads, shared by subscriptions asking for the same page at once (SharedReads.ts). */
@@ -90,99 +85,17 @@ const welcome = (env: ConnectionEnv, session: string, version: number, user: str
   }
 })
 
-export class Connection implements OutboundOwner, SocketOwner {
-  readonly outbound: Outbound
-  /** Which slice of the server's heartbeat and cursor-save intervals this connection is handled in. */
-  timerSlice = 0
-  identity: Identity | undefined
-  session = ""
+export class Connection extends ConnectionCore<ConnectionEnv> {
   private subscriptions: Subscriptions.Subscriptions = undefined
   /** Acked and restored positions (made at the first ack or when a session resumes). */
   private cursors: SessionCursors | undefined
   /** Rate limit and commands in flight (made at the first command). */
   private commands: ConnectionCommands | undefined
-  /** CLOSED, PING_OUTSTANDING, AUTHENTICATING, COUNTED_FOR_USER, EXPIRY_WARNED. */
-  private flags = 0
   /** Until the connection authenticates (token expiry is the server's sweep: see checkExpiry). */
   private authTimer: ReturnType<typeof setTimeout> | undefined
-  private connectionId: string | undefined
-  /** From welcome to close, when tracing is on: its commands are its children. */
-  span: Tracer.Span | undefined
-
-  constructor(
-    readonly socket: ConnectionSocket,
-    readonly ip: string,
-    readonly version: number,
-    private readonly env: ConnectionEnv
-  ) {
-    this.outbound = new Outbound(this)
-    // the socket reports to this connection directly (ConnectionSocket.ts): no listeners, no closures
-    socket.owner = this
-  }
-
-  /** The bound on bytes waiting for this socket (OutboundOwner). */
-  get maxOutboundBytes(): number {
-    return this.env.limits.maxOutboundBytes
-  }
-
-  /** Outbound bound passed (OutboundOwner). */
-  outboundOverflow(): void {
-    this.env.stats.slowConsumerCloses++
-    this.close(CloseCodes.slowConsumer, "slow consumer: outbound buffer full; reconnect and resume")
-  }
-
-  /** A socket write (OutboundOwner). */
-  outboundWrite(frames: number, bytes: number, oldestEventTime: number | undefined): void {
-    const { stats } = this.env
-    stats.framesOut += frames
-    stats.bytesOut += bytes
-    stats.messagesOut++
-    if (oldestEventTime !== undefined) this.env.observeDeliveryLatency(this.env.now() - oldestEventTime)
-  }
-
-  /** The connection's id, made at first use: only logs and command handlers ask for it. */
-  get id(): string {
-    if (this.connectionId === undefined) this.connectionId = this.env.newConnectionId()
-    return this.connectionId
-  }
-
-  /** Whether the server counted this connection against its user's connection limit (the server sets it). */
-  get countedForUser(): boolean {
-    return this.flag(COUNTED_FOR_USER)
-  }
-
-  set countedForUser(counted: boolean) {
-    this.setFlag(COUNTED_FOR_USER, counted)
-  }
-
-  private flag(bit: number): boolean {
-    return (this.flags & bit) !== 0
-  }
-
-  private setFlag(bit: number, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit
-  }
-
-  /** The server's counters (SubscriberSink). */
-  get stats(): Stats {
-    return this.env.stats
-  }
-
-  get user(): string | null | undefined {
-    return this.identity?.user
-  }
 
   get subscriptionCount(): number {
     return Subscriptions.count(this.subscriptions)
-  }
-
-  /**
-   * A connection that offered no subprotocol (a plain WebSocket): its heartbeats are WebSocket-level pings, and
-   * its frames go one per message unless it asked for batches.
-   */
-  markPlain(batched: boolean): void {
-    this.setFlag(PLAIN, true)
-    if (!batched) this.outbound.oneFramePerMessage()
   }
 
   /** Starts the connection: with an identity from the upgrade, welcome at once; else wait for `authenticate`. */
@@ -195,89 +108,6 @@ export class Connection implements OutboundOwner, SocketOwner {
       () => this.close(CloseCodes.authTimeout, "no authenticate frame in time"),
       this.env.timing.authTimeoutMs
     )
-  }
-
-  // ---- logs ---------------------------------------------------------------------------------------------------
-
-  /** Structured log line annotated with the connection, user and IP (rare events only, never per message). */
-  private log(level: "Debug" | "Info" | "Warn", message: string, annotations: Record<string, unknown> = {}): void {
-    if (level === "Debug" && !this.env.debugLogs) return
-    const line =
-      level === "Debug"
-        ? Effect.logDebug(message)
-        : level === "Info"
-          ? Effect.logInfo(message)
-          : Effect.logWarning(message)
-    this.env.fork(
-      line.pipe(
-        Effect.annotateLogs({
-          connection: this.id,
-          user: this.identity?.user ?? "anonymous",
-          ip: this.ip,
-          ...annotations
-        })
-      )
-    )
-  }
-
-  // ---- outbound -----------------------------------------------------------------------------------------------
-
-  send(frame: ServerFrame): void {
-    this.outbound.push(encodeFrame(frame))
-  }
-
-  sendError(
-    code: ErrorCode,
-    message: string,
-    extra: { path?: ReadonlyArray<string | number>; id?: string; channel?: string; retryAfterMs?: number } = {}
-  ): void {
-    this.env.stats.bump(this.env.stats.errors, code)
-    const frame: ServerFrame = {
-      type: "error",
-      code,
-      message,
-      ...(extra.path && extra.path.length > 0 ? { path: [...extra.path] } : {}),
-      ...(extra.id !== undefined ? { id: extra.id } : {}),
-      ...(extra.channel !== undefined ? { channel: extra.channel } : {}),
-      ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {})
-    }
-    this.send(frame)
-  }
-
-  sendReset(channel: string, reason: ResetReason, position: Position): void {
-    this.log("Debug", "reset", { channel, reason, offset: position.offset })
-    this.send({ type: "reset", channel, reason, position })
-  }
-
-  /** Heartbeat tick from the server: drop a peer that did not answer the previous ping. */
-  heartbeat(): void {
-    if (this.flag(CLOSED)) return
-    if (this.flag(PING_OUTSTANDING)) {
-      this.close(CloseCodes.heartbeatTimeout, "no pong within two heartbeat intervals")
-      return
-    }
-    this.setFlag(PING_OUTSTANDING, true)
-    if (this.flag(PLAIN)) this.socket.ping()
-    else this.outbound.push(PING)
-  }
-
-  // ---- inbound ------------------------------------------------------------------------------------------------
-
-  /** A ping frame: answered with a pong unless the socket is already backed up past the outbound bound. */
-  onPing(data: Buffer): void {
-    if (this.flag(CLOSED)) return
-    if (this.outbound.buffered > this.maxOutboundBytes) return this.outboundOverflow()
-    this.socket.pong(data, false)
-  }
-
-  /** A WebSocket-level pong (SocketOwner): the peer is alive, as any message from it says. */
-  onPong(): void {
-    this.setFlag(PING_OUTSTANDING, false)
-  }
-
-  /** The socket closed or failed (SocketOwner). */
-  onSocketGone(): void {
-    this.cleanup()
   }
 
   /** A message from the socket (SocketOwner). */
@@ -419,21 +249,6 @@ export class Connection implements OutboundOwner, SocketOwner {
     this.authTimer = undefined
   }
 
-  /**
-   * The token's expiry, checked by the server for every connection a few times a second (one timer for all: two
-   * timers per connection, with their closures, cost about 0.7 KiB of heap per connection, measured with
-   * `bench/micro/idle-heap.ts` and tokens with `exp`): `expiring_soon` once `tokenExpiryWarningMs` before `exp`,
-   * then the close at `exp`, each at most one check late.
-   */
-  checkExpiry(now: number): void {
-    const expiresAt = this.identity?.expiresAt
-    if (expiresAt === undefined || this.flag(CLOSED)) return
-    if (now >= expiresAt) return this.close(CloseCodes.tokenExpired, "token expired")
-    if (this.flag(EXPIRY_WARNED) || now < expiresAt - this.env.timing.tokenExpiryWarningMs) return
-    this.setFlag(EXPIRY_WARNED, true)
-    this.send({ type: "session_update", status: "expiring_soon", expiresInMs: expiresAt - now })
-  }
-
   // ---- subscriptions ------------------------------------------------------------------------------------------
 
   private onSubscribe(requested: string, since: Position | undefined, fromStart: boolean): void {
@@ -499,11 +314,6 @@ export class Connection implements OutboundOwner, SocketOwner {
     return this.flag(CLOSED) || Subscriptions.get(this.subscriptions, subscription.channel) !== subscription
   }
 
-  /** Whether the connection closed (CatchUpHost). */
-  get closed(): boolean {
-    return this.flag(CLOSED)
-  }
-
   private onUnsubscribe(channel: string): void {
     const subscription = Subscriptions.get(this.subscriptions, channel)
     if (!subscription) {
@@ -553,27 +363,9 @@ export class Connection implements OutboundOwner, SocketOwner {
     this.commands.handle(this, this.env, { id, name, payload })
   }
 
-  // ---- closing ------------------------------------------------------------------------------------------------
-
-  close(code: number, reason: string): void {
-    if (this.flag(CLOSED)) return
-    this.outbound.flush() // the error frame that explains the close goes out first
-    this.outbound.close()
-    this.env.stats.bump(this.env.stats.connectionsClosed, code)
-    this.log(code === CloseCodes.goingAway ? "Debug" : "Info", "closing connection", { code, reason })
-    this.socket.close(code, reason.slice(0, 120))
-    // a peer that does not complete the close handshake is cut off
-    setTimeout(() => this.socket.terminate(), 2_000).unref()
-    this.cleanup()
-  }
-
-  /** Releases everything once the socket is gone (idempotent; also called by the socket's close and error). */
-  cleanup(): void {
-    if (this.flag(CLOSED)) return
-    this.setFlag(CLOSED, true)
-    this.outbound.close()
+  /** Saves the last cursors, leaves the subscriptions, interrupts running commands (cleanup). */
+  protected release(): void {
     this.clearAuthTimer()
-    if (this.span) this.env.spans!.end(this.span)
     const finalWrites: Array<Effect.Effect<void, TransportError>> = []
     this.takeCursorWrites(finalWrites)
     if (finalWrites.length > 0) {
@@ -589,10 +381,5 @@ export class Connection implements OutboundOwner, SocketOwner {
       ])
     )
     this.env.onClosed(this)
-  }
-
-  /** Whether nothing is left to write (graceful shutdown waits for this). */
-  get idle(): boolean {
-    return this.outbound.idle
   }
 }
