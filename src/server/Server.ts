@@ -31,7 +31,7 @@ import {
 } from "./connection/index.ts"
 import { Hub, SharedReads } from "./fanout/index.ts"
 import type { Handlers } from "./Handlers.ts"
-import { HttpRoutes, Metrics, TransportHealth } from "./http/index.ts"
+import { HttpRoutes, Metrics, Sse, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import type { ServerOptions } from "./ServerOptions.ts"
@@ -293,7 +293,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         return total
       }
     })
+    const sse = new Sse.SseStreams({ transport, codec, auth, limits, timing, stats, run: (effect) => fork(effect) })
     const httpHandler = HttpRoutes.make({
+      sse,
       ready: () => !draining,
       dependencies: () => (runs ? [{ name: "runs", ...runs.readiness() }] : []),
       transportHealth,
@@ -376,6 +378,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           yield* Effect.sleep("10 millis")
         }
         for (const connection of [...connections]) connection.close(CloseCodes.goingAway, "server shutting down")
+        sse.closeAll()
         http.off("request", onRequest)
         http.off("upgrade", onUpgrade)
         if (!options.server) {

@@ -21,6 +21,10 @@ export class Stats {
   upgradesRefused = new Map<number, number>()
   commands = 0
   published = 0
+  /** Server-Sent Events streams open, events sent on them, and streams cut off as slow readers. */
+  sseOpen = 0
+  sseDeliveries = 0
+  sseSlowReaders = 0
 
   bump(map: Map<string, number>, key: string): void
   bump(map: Map<number, number>, key: number): void

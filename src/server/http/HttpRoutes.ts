@@ -1,13 +1,15 @@
 /**
  * Plain HTTP routes beside the WebSocket endpoint: liveness (`GET /healthz`), readiness (`GET /readyz`:
  * transport reachable and not draining, answered at once from state kept in the background, TransportHealth.ts),
- * Prometheus metrics (`GET /metrics`) and publishing (`POST /v1/channels/:channel/events`, HttpPublish.ts).
+ * Prometheus metrics (`GET /metrics`), publishing (`POST /v1/channels/:channel/events`, HttpPublish.ts) and
+ * the channel as Server-Sent Events (`GET` on the same URL, Sse.ts).
  * Returns false for a request it does not own.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, type Fiber } from "effect"
 import * as HttpPublish from "./HttpPublish.ts"
 import type { Metrics } from "./Metrics.ts"
+import * as Sse from "./Sse.ts"
 import type { TransportHealth } from "./TransportHealth.ts"
 
 export interface RoutesEnv extends HttpPublish.PublishEnv {
@@ -19,6 +21,8 @@ export interface RoutesEnv extends HttpPublish.PublishEnv {
     readonly reason?: string
   }>
   readonly transportHealth: TransportHealth
+  /** `GET` on a channel's events URL as Server-Sent Events. */
+  readonly sse: Sse.SseStreams
   readonly metrics: Metrics
   readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
 }
@@ -58,10 +62,14 @@ export const make =
     }
     const publish = HttpPublish.PATH.exec(url.pathname)
     if (publish) {
-      if (req.method !== "POST") {
-        res
-          .writeHead(405, { allow: "POST", "content-type": "application/json" })
-          .end(JSON.stringify({ error: "method_not_allowed" }))
+      const streaming = req.method === "GET" && Sse.wantsStream(req, url)
+      if (req.method !== "POST" && !streaming) {
+        res.writeHead(405, { allow: "POST, GET", "content-type": "application/json" }).end(
+          JSON.stringify({
+            error: "method_not_allowed",
+            message: "POST publishes; GET with Accept: text/event-stream streams the channel"
+          })
+        )
         return true
       }
       let channel: string
@@ -71,7 +79,8 @@ export const make =
         json(res, 400, { error: "bad_channel", message: "the channel is not valid percent-encoding" })
         return true
       }
-      env.run(HttpPublish.handle(env, req, res, channel))
+      if (streaming) env.sse.handle(req, res, url, channel)
+      else env.run(HttpPublish.handle(env, req, res, channel))
       return true
     }
     return false

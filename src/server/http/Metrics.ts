@@ -88,6 +88,9 @@ export const make = (sources: MetricsSources): Metrics => {
     () => stats.messagesOut
   )
   counter("tidings_deliveries_total", "Events delivered to subscribers", () => stats.deliveries)
+  gauge("tidings_sse_streams_open", "Open Server-Sent Events streams", () => stats.sseOpen)
+  counter("tidings_sse_deliveries_total", "Events sent on Server-Sent Events streams", () => stats.sseDeliveries)
+  counter("tidings_sse_slow_readers_total", "SSE streams cut off as slow readers", () => stats.sseSlowReaders)
   counter("tidings_replayed_total", "Events replayed on resume", () => stats.replayed)
   counter("tidings_published_total", "Events appended by this node", () => stats.published)
   counter("tidings_commands_total", "Commands dispatched to handlers", () => stats.commands)
