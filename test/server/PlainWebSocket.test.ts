@@ -8,6 +8,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { WebSocket } from "ws"
 import { TidingsServer } from "../../src/server/Server.ts"
+import { eventually } from "../support/until.ts"
 import { sign, testServerLayer } from "./support/testServer.ts"
 
 const HEARTBEAT_MS = 300
@@ -45,15 +46,6 @@ const open = (url: string, options: { autoPong?: boolean } = {}) =>
       })
   )
 
-const until = (what: string, condition: () => boolean, ms = 3000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`not within ${ms} ms: ${what}`))
-      yield* Effect.sleep(10)
-    }
-  })
-
 const channel = () => `public:${Math.random().toString(36).slice(2, 10)}`
 
 layer(testServerLayer({ anonymous: true, timing: { heartbeatMs: HEARTBEAT_MS } }), { excludeTestServices: true })(
@@ -63,13 +55,13 @@ layer(testServerLayer({ anonymous: true, timing: { heartbeatMs: HEARTBEAT_MS } }
       Effect.gen(function* () {
         const server = yield* TidingsServer
         const client = yield* open(server.url)
-        yield* until("welcome", () => client.messages.length > 0)
+        yield* eventually("welcome", () => client.messages.length > 0)
         expect(client.frames()[0]).toMatchObject({ type: "welcome", protocol: "chat", version: 2, user: null })
         const room = channel()
         client.ws.send(JSON.stringify({ type: "subscribe", channel: room }))
-        yield* until("subscribed", () => client.frames().some((f) => f.type === "subscribed"))
+        yield* eventually("subscribed", () => client.frames().some((f) => f.type === "subscribed"))
         yield* Effect.all([1, 2, 3].map((i) => server.publishUnknown(room, "said", { from: "x", body: `m${i}` })))
-        yield* until("3 events", () => client.frames().filter((f) => f.type === "event").length === 3)
+        yield* eventually("3 events", () => client.frames().filter((f) => f.type === "event").length === 3)
         // every message is exactly one JSON frame
         for (const message of client.messages) expect(message).not.toContain("\n")
         expect(
@@ -86,14 +78,14 @@ layer(testServerLayer({ anonymous: true, timing: { heartbeatMs: HEARTBEAT_MS } }
       Effect.gen(function* () {
         const server = yield* TidingsServer
         const v1 = yield* open(`${server.url}?v=1&batch=1`)
-        yield* until("welcome", () => v1.messages.length > 0)
+        yield* eventually("welcome", () => v1.messages.length > 0)
         expect(v1.frames()[0]).toMatchObject({ type: "welcome", version: 1 })
         const room = channel()
         v1.ws.send(JSON.stringify({ type: "subscribe", channel: room }))
-        yield* until("subscribed", () => v1.frames().some((f) => f.type === "subscribed"))
+        yield* eventually("subscribed", () => v1.frames().some((f) => f.type === "subscribed"))
         // published in one go: they leave in one pass, so batched into one message
         yield* Effect.all([1, 2, 3].map((i) => server.publishUnknown(room, "said", { from: "x", body: `m${i}` })))
-        yield* until("3 events", () => v1.frames().filter((f) => f.type === "event").length === 3)
+        yield* eventually("3 events", () => v1.frames().filter((f) => f.type === "event").length === 3)
         expect(v1.messages.some((m) => m.split("\n").length > 1)).toBe(true)
         // v1's shape of `said`: `text`, not `body`
         expect(v1.frames().find((f) => f.type === "event")).toMatchObject({ data: { from: "x", text: "m1" } })
@@ -109,7 +101,7 @@ layer(testServerLayer({ anonymous: true, timing: { heartbeatMs: HEARTBEAT_MS } }
         const token = yield* Effect.promise(() => sign({ sub: "ann", channels: ["room:*"] }))
         const listener = yield* open(`${server.url}?token=${token}`)
         const deaf = yield* open(server.url, { autoPong: false })
-        yield* until("welcomes", () => listener.messages.length > 0 && deaf.messages.length > 0)
+        yield* eventually("welcomes", () => listener.messages.length > 0 && deaf.messages.length > 0)
         expect(listener.frames()[0]).toMatchObject({ type: "welcome", user: "ann" })
         // no JSON pings to answer: heartbeats are WebSocket pings, which ws answers by itself
         const code = yield* Effect.promise(() => deaf.closed)

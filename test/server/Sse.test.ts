@@ -9,6 +9,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { TidingsServer } from "../../src/server/Server.ts"
 import { defaultRetention } from "../../src/transports/Transport.ts"
+import { eventually } from "../support/until.ts"
 import { sign, testServerLayer } from "./support/testServer.ts"
 
 interface Message {
@@ -65,15 +66,6 @@ const openStream = (port: number, path: string, headers: Record<string, string> 
       })
   )
 
-const until = (what: string, condition: () => boolean, ms = 3000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`not within ${ms} ms: ${what}`))
-      yield* Effect.sleep(10)
-    }
-  })
-
 const unique = (prefix: string) => `${prefix}:${Math.random().toString(36).slice(2, 10)}`
 const bearer = (claims: Record<string, unknown>) =>
   Effect.promise(async () => ({ authorization: `Bearer ${await sign(claims)}` }))
@@ -99,9 +91,9 @@ layer(
       for (const n of [1, 2, 3]) yield* say(`m${n}`)
       const first = yield* openStream(server.port, path(channel, "?fromStart=1"), auth)
       expect(first.status).toBe(200)
-      yield* until("3 events", () => bodies(first.messages).length === 3)
+      yield* eventually("3 events", () => bodies(first.messages).length === 3)
       yield* say("m4")
-      yield* until("live event", () => bodies(first.messages).length === 4)
+      yield* eventually("live event", () => bodies(first.messages).length === 4)
       expect(bodies(first.messages)).toEqual(["m1", "m2", "m3", "m4"])
       const lastId = first.messages.at(-1)!.id!
       expect(lastId).toMatch(/^.+:4$/)
@@ -109,14 +101,14 @@ layer(
 
       for (const n of [5, 6, 7]) yield* say(`m${n}`)
       const again = yield* openStream(server.port, path(channel), { ...auth, "last-event-id": lastId })
-      yield* until("missed events", () => bodies(again.messages).length === 3)
+      yield* eventually("missed events", () => bodies(again.messages).length === 3)
       yield* say("m8")
-      yield* until("live after resume", () => bodies(again.messages).length === 4)
+      yield* eventually("live after resume", () => bodies(again.messages).length === 4)
       expect(bodies(again.messages)).toEqual(["m5", "m6", "m7", "m8"])
       expect(again.messages.map((m) => Number(m.id!.split(":").at(-1)))).toEqual([5, 6, 7, 8])
       // the same by hand, in the URL (curl), and in v1's shape
       const v1 = yield* openStream(server.port, path(channel, `?v=1&lastEventId=${encodeURIComponent(lastId)}`), auth)
-      yield* until("v1 events", () => v1.messages.length === 4)
+      yield* eventually("v1 events", () => v1.messages.length === 4)
       expect(v1.messages[0]).toMatchObject({ event: "said", data: { from: "ops", text: "m5" } })
       again.close()
       v1.close()
@@ -133,10 +125,10 @@ layer(
         epoch = (yield* server.publishUnknown(channel, "said", { from: "ops", body: `m${n}` })).epoch
       }
       const stream = yield* openStream(server.port, path(channel), { ...auth, "last-event-id": `${epoch}:2` })
-      yield* until("reset", () => stream.messages.length > 0)
+      yield* eventually("reset", () => stream.messages.length > 0)
       expect(stream.messages[0]).toMatchObject({ event: "reset", id: `${epoch}:20`, data: { reason: "trimmed" } })
       yield* server.publishUnknown(channel, "said", { from: "ops", body: "m21" })
-      yield* until("live after reset", () => bodies(stream.messages).length === 1)
+      yield* eventually("live after reset", () => bodies(stream.messages).length === 1)
       expect(bodies(stream.messages)).toEqual(["m21"])
       stream.close()
     })
@@ -161,15 +153,15 @@ layer(
       const open = yield* openStream(server.port, path(channel, `?token=${token}`))
       expect(open.status).toBe(200)
       yield* server.publishUnknown(channel, "said", { from: "ops", body: "hi" })
-      yield* until("event", () => open.messages.length === 1)
-      yield* until("the earlier tests' streams closed", () => server.stats.sseOpen === 1)
+      yield* eventually("event", () => open.messages.length === 1)
+      yield* eventually("the earlier tests' streams closed", () => server.stats.sseOpen === 1)
       const metrics = yield* Effect.promise(() =>
         fetch(`http://127.0.0.1:${server.port}/metrics`).then((r) => r.text())
       )
       expect(metrics).toMatch(/tidings_sse_streams_open 1\b/)
       expect(metrics).toMatch(/tidings_sse_deliveries_total [1-9]/)
       open.close()
-      yield* until("stream closed", () => server.stats.sseOpen === 0)
+      yield* eventually("stream closed", () => server.stats.sseOpen === 0)
     })
   )
 })
