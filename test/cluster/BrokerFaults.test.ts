@@ -20,17 +20,16 @@
  * offsets continue.
  */
 import { randomUUID } from "node:crypto"
-import { ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import { Effect, Exit, Option } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import type { ResetNotice } from "../../src/client/node.ts"
 import * as ClientNode from "../../src/client/node.ts"
-import * as Server from "../../src/server/Server.ts"
-import * as Transports from "../../src/transports/fromConfig.ts"
 import { ChatProtocol } from "../server/support/chatProtocol.ts"
-import { chatHandlers, sign } from "../server/support/testServer.ts"
+import { sign } from "../server/support/testServer.ts"
 import { type Broker, brokerBinary, brokerKinds, startBroker } from "./support/brokers.ts"
 import { killAll, type NodeProcess, type ReadySample, sleep, spawnNode, watchReady } from "./support/cluster.ts"
 import { Fleet } from "./support/fleet.ts"
+import { inProcessNode } from "./support/inProcessNode.ts"
 import { interleave, Publisher } from "./support/publisher.ts"
 
 const SECRET = "test-secret-0123456789-abcdefghij"
@@ -46,27 +45,6 @@ const ms = (n: number) => `${Math.round(n)} ms`
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 /** A tidings node inside this process (for the in-process publish), configured from the same environment. */
-const inProcessNode = async (env: Record<string, string>) => {
-  const layer = Server.layer({
-    protocol: ChatProtocol,
-    handlers: chatHandlers,
-    port: 0,
-    auth: { secret: SECRET },
-    apiKey: API_KEY
-  }).pipe(
-    Layer.provide(Transports.layerConfig()),
-    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnvRecord(env))),
-    // the transport's warnings while the broker is away are expected here; the test reports what matters
-    Layer.provide(Logger.layer([]))
-  )
-  const scope = Effect.runSync(Scope.make())
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  return {
-    server: Context.get(context, Server.TidingsServer),
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
-  }
-}
-
 /** First sample of `http` at or after `from` with `status`, as milliseconds after `from`. */
 const firstAfter = (samples: ReadonlyArray<ReadySample>, http: string, from: number, status: number) => {
   const sample = samples.find((s) => s.http === http && s.at >= from && s.status === status)
@@ -101,7 +79,7 @@ for (const kind of brokerKinds) {
       brokers.push(broker)
       const env = { ...broker.env("faults"), TIDINGS_JWT_SECRET: SECRET, TIDINGS_API_KEY: API_KEY }
       const nodes: Array<NodeProcess> = await Promise.all([0, 1].map((k) => spawnNode({ name: `node ${k}`, env })))
-      local = await inProcessNode(env)
+      local = await inProcessNode(env, { apiKey: API_KEY })
       const urls = [...nodes.map((n) => n.url), local.server.url]
 
       const fleet = new Fleet({

@@ -4,67 +4,13 @@
  * order; a position older than retention gets an explicit `reset`; the protocol version by `?v=`; a token without
  * read rights gets 403 and no stream, none at all 401; open streams and deliveries are in `/metrics`.
  */
-import { request } from "node:http"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { TidingsServer } from "../../src/server/Server.ts"
 import { defaultRetention } from "../../src/transports/Transport.ts"
 import { eventually } from "../support/until.ts"
+import { type Message, openStream } from "./support/sseClient.ts"
 import { sign, testServerLayer } from "./support/testServer.ts"
-
-interface Message {
-  readonly id?: string
-  readonly event: string
-  readonly data: unknown
-}
-
-interface Stream {
-  readonly status: number
-  readonly messages: Array<Message>
-  readonly body: () => string
-  readonly close: () => void
-}
-
-/** Opens `GET <path>` and parses what arrives as SSE messages until closed. */
-const openStream = (port: number, path: string, headers: Record<string, string> = {}) =>
-  Effect.promise(
-    () =>
-      new Promise<Stream>((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port, path, headers: { accept: "text/event-stream", ...headers } })
-        req.on("error", reject)
-        req.on("response", (res) => {
-          const messages: Array<Message> = []
-          let raw = ""
-          let pending = ""
-          res.setEncoding("utf8")
-          res.on("data", (chunk: string) => {
-            raw += chunk
-            pending += chunk
-            let end = pending.indexOf("\n\n")
-            while (end >= 0) {
-              const block = pending.slice(0, end)
-              pending = pending.slice(end + 2)
-              const fields = new Map<string, string>()
-              for (const line of block.split("\n")) {
-                if (line.startsWith(":") || line === "") continue
-                const at = line.indexOf(":")
-                fields.set(line.slice(0, at), line.slice(at + 1).trimStart())
-              }
-              if (fields.has("data")) {
-                messages.push({
-                  ...(fields.has("id") ? { id: fields.get("id")! } : {}),
-                  event: fields.get("event") ?? "message",
-                  data: JSON.parse(fields.get("data")!)
-                })
-              }
-              end = pending.indexOf("\n\n")
-            }
-          })
-          resolve({ status: res.statusCode ?? 0, messages, body: () => raw, close: () => req.destroy() })
-        })
-        req.end()
-      })
-  )
 
 const unique = (prefix: string) => `${prefix}:${Math.random().toString(36).slice(2, 10)}`
 const bearer = (claims: Record<string, unknown>) =>
