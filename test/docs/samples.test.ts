@@ -8,8 +8,8 @@
  * in the Markdown file. Blocks that are not meant to compile use another language tag (sh, json, text).
  *
  * A canary module with a deliberate type error is checked in the same run and must be the only failure, so a
- * broken set-up (no files found, a path mapping that swallows errors) cannot pass silently. React is not a
- * dependency of tidings: the React sample compiles against the small typed stand-in in test/docs/react-stub/.
+ * broken set-up (no files found, a path mapping that swallows errors) cannot pass silently. React samples compile
+ * against React's own types (a development dependency; an optional peer of `tidings/react`).
  */
 import { spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -54,9 +54,6 @@ const pathsFromExports = (): Record<string, Array<string>> => {
     const specifier = subpath === "." ? pkg.name : `${pkg.name}/${subpath.slice(2)}`
     paths[specifier] = [relative(samplesDir, join(root, "src", `${source[1]}.ts`))]
   }
-  const stub = (file: string) => [relative(samplesDir, join(root, "test/docs/react-stub", file))]
-  paths.react = stub("index.d.ts")
-  paths["react/jsx-runtime"] = stub("jsx-runtime.d.ts")
   return paths
 }
 
