@@ -83,7 +83,7 @@ describe("tidings/react", () => {
     const items = () => Array.from(container.querySelectorAll("li"), (li) => li.textContent)
     const settle = async (check: () => boolean) => {
       let held = false
-      for (let i = 0; i < 100 && !held; i++) {
+      for (let i = 0; i < 300 && !held; i++) {
         await act(async () => {
           await new Promise((resolve) => setTimeout(resolve, 30))
         })

@@ -11,7 +11,7 @@ import { TidingsServer } from "../../src/server/Server.ts"
 import { eventually } from "../support/until.ts"
 import { sign, testServerLayer } from "./support/testServer.ts"
 
-const HEARTBEAT_MS = 300
+const HEARTBEAT_MS = 600
 
 interface Plain {
   readonly ws: WebSocket
