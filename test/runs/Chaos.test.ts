@@ -228,22 +228,35 @@ if (postgres === undefined || redisBinary === undefined) {
       const firstAfterKill: Array<number> = []
       let restarts = 0
       let garbled = 0
+      let streamsRepeatedAfterStepEnd = 0
       for (const [i, run] of runs.entries()) {
         const all = other(i).events(run.channel)
         const offsets = all.map((e) => e.offset as number)
         if (offsets.some((offset, k) => offset !== k + 1)) gaps++
         // each step's message, assembled as a client does (a restart drops what came before), is whole, and its
-        // chunks lie between that step's two progress events
+        // chunks lie between that step's two progress events — or, for a step killed after its last publication
+        // but before it returned, in a restart right after its end (executed again, it streams again; its
+        // progress events are not repeated)
         const texts = new Map<number, string>()
         let step = 0
+        const ended = new Set<number>()
+        const restartedAfterEnd = new Set<number>()
         for (const e of all) {
           const data = e.data as { n: number; part?: number; text?: string; restart?: boolean }
-          if (e.event === "progress") step = data.part === 1 ? data.n : 0
+          if (e.event === "progress") {
+            step = data.part === 1 ? data.n : 0
+            if (data.part === 2) ended.add(data.n)
+          }
           if (e.event !== "chunk") continue
-          if (data.n !== step) garbled++
+          if (data.n !== step) {
+            const repeat = step === 0 && ended.has(data.n) && (data.restart || restartedAfterEnd.has(data.n))
+            if (!repeat) garbled++
+            else if (data.restart) restartedAfterEnd.add(data.n)
+          }
           if (data.restart) restarts++
           texts.set(data.n, (data.restart ? "" : (texts.get(data.n) ?? "")) + data.text)
         }
+        streamsRepeatedAfterStepEnd += restartedAfterEnd.size
         for (const [n, text] of texts) if (text !== `${n}.0 ${n}.1 ${n}.2 `) garbled++
         if (process.env.CHAOS_DEBUG && [...texts].some(([n, t]) => t !== `${n}.0 ${n}.1 ${n}.2 `)) {
           process.stdout.write(`${JSON.stringify(all.map((e) => [e.offset, e.event, e.data]))}\n`)
@@ -312,6 +325,7 @@ if (postgres === undefined || redisBinary === undefined) {
         gaps,
         reExecuted,
         garbledMessages: garbled,
+        streamsRepeatedAfterStepEnd,
         stepsReRunInFlightAtKill: reRunInFlight,
         streamsRestarted: restarts,
         startAll50Ms: startMs,
