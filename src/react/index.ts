@@ -9,7 +9,7 @@
  *   event by default), each event once. Reconnects are the client's: the fold continues after the last event it
  *   got; a reset (history gone) is folded as `{ kind: "reset" }` so the view can say so.
  */
-import { useEffect, useSyncExternalStore } from "react"
+import { useSyncExternalStore } from "react"
 import type { Client, ClientState, ReceivedEvent, ResetNotice } from "../client/types.ts"
 import type { VersionDef } from "../protocol/Protocol.ts"
 
@@ -81,10 +81,8 @@ export const useChannel = <V extends VersionDef, S>(
   options: { readonly fromStart?: boolean } = {}
 ): S => {
   const fromStart = options.fromStart ?? true
-  // subscribing is a side effect: made after the commit, once per client, channel and fold
-  useEffect(() => {
-    if (channel !== undefined) storeOf(client, channel, fold, initial, fromStart)
-  }, [client, channel, fold, initial, fromStart])
+  // React calls `subscribe` after the commit: the channel's subscription is made there, once per client, channel
+  // and fold
   return useSyncExternalStore(
     (onChange) => {
       if (channel === undefined) return () => {}

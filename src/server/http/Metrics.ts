@@ -3,10 +3,11 @@
  * never touches prom-client). Each server has its own registry, so several servers in one process (tests) do
  * not collide. Names are listed in docs/operations.md.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import { Histogram, Registry } from "prom-client"
 import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
 import type { Stats } from "../Stats.ts"
 import * as RunMetrics from "./RunMetrics.ts"
+import * as Scraped from "./ScrapedMetrics.ts"
 
 export interface MetricsSources {
   readonly stats: Stats
@@ -30,37 +31,11 @@ export interface Metrics {
 export const make = (sources: MetricsSources): Metrics => {
   const { stats } = sources
   const registry = new Registry()
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read())
-      }
-    })
-  // counters whose values live in Stats: a Gauge reporting a monotonic value, typed counter in the exposition
-  const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(read())
-      }
-    })
+  const gauge = (name: string, help: string, read: () => number) => Scraped.gauge(registry, name, help, read)
+  // counters whose values live in Stats: read at scrape time, typed counter in the exposition
+  const counter = (name: string, help: string, read: () => number) => Scraped.counter(registry, name, help, read)
   const labelled = (name: string, help: string, label: string, read: () => ReadonlyMap<string | number, number>) =>
-    new Counter({
-      name,
-      help,
-      labelNames: [label],
-      registers: [registry],
-      collect() {
-        this.reset()
-        for (const [key, value] of read()) this.inc({ [label]: String(key) }, value)
-      }
-    })
+    Scraped.labelled(registry, name, help, label, read)
 
   gauge("tidings_connections_open", "Open WebSocket connections", () => stats.connectionsOpen)
   gauge("tidings_channels_live", "Channels with a live transport listener on this node", sources.channels)

@@ -3,21 +3,13 @@
  * commands by outcome (the gateway that took them), and whether the run storage answered its last check. Read
  * from RunsStatus at scrape time, like every other tidings metric.
  */
-import { Counter, Gauge, type Registry } from "prom-client"
+import { Counter, type Registry } from "prom-client"
 import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
+import * as Scraped from "./ScrapedMetrics.ts"
 
 export const register = (registry: Registry, status: RunsStatusShape): void => {
   const { counters } = status
-  const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(read())
-      }
-    })
+  const counter = (name: string, help: string, read: () => number) => Scraped.counter(registry, name, help, read)
   counter("tidings_runs_started_total", "Runs this worker began", () => counters.started)
   counter("tidings_runs_completed_total", "Runs that completed on this worker", () => counters.completed)
   counter("tidings_runs_failed_total", "Runs that failed on this worker", () => counters.failed)
@@ -40,12 +32,10 @@ export const register = (registry: Registry, status: RunsStatusShape): void => {
       }
     }
   })
-  new Gauge({
-    name: "tidings_runs_storage_ready",
-    help: "1 when the run storage answered its last background check, else 0",
-    registers: [registry],
-    collect() {
-      this.set(status.readiness().ready ? 1 : 0)
-    }
-  })
+  Scraped.gauge(
+    registry,
+    "tidings_runs_storage_ready",
+    "1 when the run storage answered its last background check, else 0",
+    () => (status.readiness().ready ? 1 : 0)
+  )
 }

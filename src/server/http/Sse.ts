@@ -53,6 +53,11 @@ const json = (res: ServerResponse, status: number, body: unknown): void =>
 /** The open streams of a server, ended at its shutdown. */
 export class SseStreams {
   private readonly open = new Set<ServerResponse>()
+  /**
+   * Each entry's SSE message per version, built once: the transports hand one entry object to every listener of
+   * its channel, so the streams of a channel on this node share the translation and the text.
+   */
+  private readonly messages = new WeakMap<Entry, Map<number, string | null>>()
 
   constructor(private readonly env: SseEnv) {}
 
@@ -64,6 +69,25 @@ export class SseStreams {
   closeAll(): void {
     for (const res of this.open) res.end()
     this.open.clear()
+  }
+
+  /** `entry` as an SSE message in `version`; null when that version does not see the event. */
+  private messageFor(entry: Entry, version: number): string | null {
+    let byVersion = this.messages.get(entry)
+    if (byVersion === undefined) {
+      byVersion = new Map()
+      this.messages.set(entry, byVersion)
+    }
+    let message = byVersion.get(version)
+    if (message === undefined) {
+      const translated = this.env.codec.translateEvent(entry.event, entry.data, entry.version, version)
+      message =
+        Result.isFailure(translated) || translated.success === undefined
+          ? null
+          : `id: ${idOf(entry)}\nevent: ${translated.success.event}\ndata: ${translated.success.data}\n\n`
+      byVersion.set(version, message)
+    }
+    return message
   }
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL, channel: string): void {
@@ -112,7 +136,7 @@ export class SseStreams {
     start: Position | "start" | undefined
   ): Effect.Effect<void> {
     const { env } = this
-    const { transport, codec, stats, limits } = env
+    const { transport, stats, limits } = env
     return Effect.gen({ self: this }, function* () {
       const scope = yield* Scope.make()
       let ended = false
@@ -144,11 +168,11 @@ export class SseStreams {
           )
         }
         last = { epoch: entry.epoch, offset: entry.offset }
-        const translated = codec.translateEvent(entry.event, entry.data, entry.version, version)
+        const message = this.messageFor(entry, version)
         // an event this version does not see: its position still advances
-        if (Result.isFailure(translated) || translated.success === undefined) return
+        if (message === null) return
         stats.sseDeliveries++
-        write(`id: ${idOf(entry)}\nevent: ${translated.success.event}\ndata: ${translated.success.data}\n\n`)
+        write(message)
       }
       const reset = (reason: string, top: Position) => {
         last = top
