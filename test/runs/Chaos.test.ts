@@ -10,7 +10,8 @@
  * every run's channel holds each of its events exactly once and in order (offsets contiguous from 1); and no step
  * that had completed before the kill ran again (each step execution appends lines to a side-effect file as it
  * begins and ends; a step may run twice only if the kill cut its first execution off, before its end or within
- * a second after it, when its result may not have been stored yet). Steps cut off mid-way re-run on another
+ * 3 s of running time after it, when its result may not have been stored yet, and never once its run had begun
+ * the next step). Steps cut off mid-way re-run on another
  * worker and publish their first part again, which the log must hold once, and restart their streamed message
  * (the kill comes as a stream begins): every step's message, assembled as a client does, must be whole. The test
  * requires some of each. Prints lost, duplicated, out-of-order, re-executed and garbled (all 0), and how long the
@@ -38,8 +39,12 @@ const STEP_MS = 300
 /** Runs cancelled while they wait at the checkpoint, and mid-steps (when step 4 begins). */
 const cancelAtCheckpoint = (i: number) => i % 10 === 0
 const cancelMidSteps = (i: number) => i % 10 === 5
-/** A step execution that ended this close before another began may not have had its result stored yet. */
-const IN_FLIGHT_MARGIN_MS = 1000
+/**
+ * A step execution that ran less than this after it ended (before its process was killed or stopped, or before it
+ * began again) may not have had its result stored: Effect Cluster stores a reply only once a refresh of its shard's
+ * lock (every 2 s by default) confirms the lock, and a check may take up to that long. Such a step may run again.
+ */
+const IN_FLIGHT_MARGIN_MS = 3000
 
 /** A run's complete log, as [event, n, part]. */
 const expectedLog = (): Array<string> => {
@@ -303,15 +308,36 @@ if (postgres === undefined || redisBinary === undefined) {
         }
         executions.set(key, list)
       }
+      /** How long process `pid` ran between `from` and `until`: a killed process stops at its kill; a stopped one
+       * does not run while stopped. */
+      const runningTimeAfter = (pid: number, from: number, until: number): number => {
+        if (pid === killedPid) return Math.min(until, killedAt) - from
+        const paused = pid === survivor ? Math.max(0, Math.min(until, resumedAt) - Math.max(from, stoppedAt)) : 0
+        return until - from - paused
+      }
       let reExecuted = 0
       let reRunInFlight = 0
-      for (const list of executions.values()) {
+      const reExecutedDetail: Array<object> = []
+      for (const [key, list] of executions) {
+        const [runId, n] = key.split(" ")
+        const nextBegun = executions.get(`${runId} ${Number(n) + 1}`)?.[0]?.begin
         for (let k = 1; k < list.length; k++) {
-          const completedBefore = list
-            .slice(0, k)
-            .some((e) => e.end !== undefined && e.end + IN_FLIGHT_MARGIN_MS < list[k]!.begin)
-          if (completedBefore) reExecuted++
-          else if (list[0]!.pid === killedPid) reRunInFlight++
+          const again = list[k]!.begin
+          const completedBefore = list.slice(0, k).some((e) => {
+            if (e.end === undefined) return false
+            // the run went on to its next step: the workflow had this step's stored result
+            if (nextBegun !== undefined && nextBegun > e.end && nextBegun < again) return true
+            return runningTimeAfter(e.pid, e.end, again) > IN_FLIGHT_MARGIN_MS
+          })
+          if (completedBefore) {
+            reExecuted++
+            const rel = (t: number | undefined) => (t === undefined ? null : t - killedAt)
+            reExecutedDetail.push({
+              key,
+              nextStepBeganAt: rel(nextBegun),
+              executions: list.map((e) => ({ pid: e.pid, begin: rel(e.begin), end: rel(e.end) }))
+            })
+          } else if (list[0]!.pid === killedPid) reRunInFlight++
         }
       }
 
@@ -333,7 +359,11 @@ if (postgres === undefined || redisBinary === undefined) {
         killedWorkerRuns: firstAfterKill.length,
         killToNextEventMs:
           resumeDelays.length === 0 ? null : { min: Math.min(...resumeDelays), max: Math.max(...resumeDelays) },
-        stoppedForMs: resumedAt - stoppedAt
+        stoppedForMs: resumedAt - stoppedAt,
+        // times relative to the kill, ms: stopped, resumed, and the first re-executions
+        stoppedAt: stoppedAt - killedAt,
+        resumedAt: resumedAt - killedAt,
+        reExecutedDetail: reExecutedDetail.slice(0, 6)
       }
       process.stdout.write(`\nruns chaos: ${JSON.stringify(summary)}\n`)
       expect(cancelledRuns).toBe(10)
