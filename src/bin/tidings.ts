@@ -12,6 +12,7 @@ import { writeSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, References } from "effect"
 import { SignJWT } from "jose"
+import { agentPresence } from "../agent/Presence.ts"
 import * as SimulatedAgent from "../agent/SimulatedAgent.ts"
 import { AgentProtocol } from "../protocol/agent/index.ts"
 import type { Storage } from "../runs/RunsLayer.ts"
@@ -44,6 +45,8 @@ Options (each also an environment variable):
   --jwks-url URL        TIDINGS_JWKS_URL         JWKS for asymmetric client tokens
   --api-key K           TIDINGS_API_KEY          key for POST /v1/channels/:channel/events
   --anonymous PATTERNS  TIDINGS_ANONYMOUS_CHANNELS  allow anonymous clients to read these channel patterns
+  --presence PATTERN    TIDINGS_PRESENCE         channels whose viewers are tracked and announced as
+                                                 user_activity (default run:*; off for none)
   --env E               TIDINGS_ENV              development (default) | production
   --log-level L         TIDINGS_LOG_LEVEL        Trace | Debug | Info | Warn | Error (default Info)
 
@@ -70,6 +73,7 @@ const flagToEnv: Record<string, string> = {
   "jwks-url": "TIDINGS_JWKS_URL",
   "api-key": "TIDINGS_API_KEY",
   anonymous: "TIDINGS_ANONYMOUS_CHANNELS",
+  presence: "TIDINGS_PRESENCE",
   env: "TIDINGS_ENV",
   "log-level": "TIDINGS_LOG_LEVEL"
 }
@@ -178,6 +182,7 @@ const serve = Effect.gen(function* () {
     ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
     limits: config.limits,
     timing: config.timing,
+    ...(config.presence === "off" || config.presence === "" ? {} : { presence: agentPresence(config.presence) }),
     traces: Option.isSome(config.otlpUrl)
   }).pipe(Layer.provide(runsOf(config)), Layer.provide(Transports.layerConfig()))
 

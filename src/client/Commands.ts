@@ -50,11 +50,28 @@ export class Commands {
 
   /** Registers a command and sends it now or on the next welcome. */
   issue(name: string, payload: unknown, decode: ReplyDecoder, options: IssueOptions): Promise<unknown> {
+    return this.request(name, (id) => ({ type: "command", id, name, payload }), decode, options)
+  }
+
+  /**
+   * A request of another kind that is answered by id like a command (a presence query): `frame` builds it from its
+   * id; its answer comes in through `reply`, or `rejected` for an error frame. `name` names it in errors.
+   */
+  request(name: string, frame: (id: string) => object, decode: ReplyDecoder, options: IssueOptions): Promise<unknown> {
     const id = `c${++this.seq}`
-    const frame = JSON.stringify({ type: "command", id, name, payload })
+    const text = JSON.stringify(frame(id))
     return new Promise((resolve, reject) => {
       if (options.signal?.aborted) return reject(options.signal.reason)
-      const entry: Pending = { name, frame, decode, resolve, reject, sent: false, timer: undefined, cleanup: undefined }
+      const entry: Pending = {
+        name,
+        frame: text,
+        decode,
+        resolve,
+        reject,
+        sent: false,
+        timer: undefined,
+        cleanup: undefined
+      }
       this.pending.set(id, entry)
       if (options.timeoutMs !== undefined) {
         const timeoutMs = options.timeoutMs
@@ -69,7 +86,7 @@ export class Commands {
         signal.addEventListener("abort", onAbort, { once: true })
         entry.cleanup = () => signal.removeEventListener("abort", onAbort)
       }
-      entry.sent = this.send(frame)
+      entry.sent = this.send(text)
     })
   }
 

@@ -28,6 +28,7 @@ import type {
   ClientState,
   CommandOptions,
   EventHandler,
+  PresenceMember,
   ResetNotice,
   SubscribeOptions,
   Subscription,
@@ -94,6 +95,18 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
       timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs,
       signal: options.signal
     }) as Promise<CommandResult<V, K>>
+  }
+
+  presence = (channel: string, options: CommandOptions = {}): Promise<ReadonlyArray<PresenceMember>> => {
+    if (this.current === "closed") {
+      return Promise.reject(new Disconnected({ reason: this.terminal?.message ?? "client closed" }))
+    }
+    return this.commands.request(
+      "presence",
+      (id) => ({ type: "presence", id, channel }),
+      (reply) => ({ ok: true, value: reply.result }),
+      { timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs, signal: options.signal }
+    ) as Promise<ReadonlyArray<PresenceMember>>
   }
 
   ready = (): Promise<WelcomeInfo> => {
@@ -164,6 +177,8 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
         return this.channels.reset(frame)
       case "reply":
         return this.commands.reply(frame.id, frame)
+      case "presence":
+        return this.commands.reply(frame.id, { ok: true, result: frame.members })
       case "unsubscribed":
         return
     }

@@ -22,6 +22,7 @@ export {
   type EventHandler,
   type EventMeta,
   make,
+  type PresenceMember,
   type ReceivedEvent,
   type ResetNotice,
   type SubscribedInfo,

@@ -3,7 +3,7 @@
  * interface. Kept apart from Client.ts (which makes a client) so that the modules implementing it import the types
  * without importing the module that imports them.
  */
-import type { ResetReason, Welcome } from "../protocol/Frames.ts"
+import type { PresenceMember, ResetReason, Welcome } from "../protocol/Frames.ts"
 import type { Position } from "../protocol/Position.ts"
 import type {
   CommandName,
@@ -17,6 +17,8 @@ import type { AckOptions } from "./AckBatcher.ts"
 import type { BackoffOptions } from "./Backoff.ts"
 import type { ClientIssue, TerminalError } from "./errors.ts"
 import type { SocketFactory } from "./Socket.ts"
+
+export type { PresenceMember } from "../protocol/Frames.ts"
 
 /**
  * - `connecting`: before the first welcome (including retries of a first connection that failed).
@@ -167,6 +169,12 @@ export interface Client<V extends VersionDef> {
     payload: CommandPayload<V, K>,
     options?: CommandOptions
   ) => Promise<CommandResult<V, K>>
+  /**
+   * Who is subscribed to `channel` (on every node), where the server has presence for it. Rejects like a command:
+   * CommandRejected `forbidden` for a channel the token may not read or that has no presence, `unavailable` when
+   * the broker does not answer.
+   */
+  readonly presence: (channel: string, options?: CommandOptions) => Promise<ReadonlyArray<PresenceMember>>
   /** Resolves when the client is open; rejects if it closes first. */
   readonly ready: () => Promise<WelcomeInfo>
   /** Flushes acks, closes the socket, fails pending commands with Disconnected. No reconnect afterwards. */

@@ -55,7 +55,12 @@ export const Command = frame("command", {
 export const Ping = frame("ping", {})
 export const Pong = frame("pong", {})
 
-export const ClientFrame = Schema.Union([Authenticate, Subscribe, Unsubscribe, Ack, Command, Ping, Pong])
+export const PresenceQuery = frame("presence", { id: CommandId, channel: ChannelName }).annotate({
+  description:
+    "Who is subscribed to a channel that has presence (any node); answered by a `presence` frame with the same id"
+})
+
+export const ClientFrame = Schema.Union([Authenticate, Subscribe, Unsubscribe, Ack, Command, Ping, Pong, PresenceQuery])
   .pipe(Schema.toTaggedUnion("type"))
   .annotate({ identifier: "ClientFrame" })
 export type ClientFrame = typeof ClientFrame.Type
@@ -128,6 +133,20 @@ export const SessionUpdate = frame("session_update", {
   expiresInMs: Schema.optionalKey(Schema.Int)
 })
 
+export const PresenceMember = Schema.Struct({
+  id: Schema.String,
+  user: Schema.NullOr(Schema.String),
+  session: Schema.String,
+  info: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
+}).annotate({ description: "One subscribed connection: its id, its user (null: anonymous), session, token `info`" })
+export type PresenceMember = typeof PresenceMember.Type
+
+export const Presence = frame("presence", {
+  id: CommandId,
+  channel: ChannelName,
+  members: Schema.Array(PresenceMember)
+}).annotate({ description: "The answer to a presence query" })
+
 export const ServerFrame = Schema.Union([
   Welcome,
   Subscribed,
@@ -140,7 +159,8 @@ export const ServerFrame = Schema.Union([
   Ping,
   Pong,
   GoAway,
-  SessionUpdate
+  SessionUpdate,
+  Presence
 ]).annotate({ identifier: "ServerFrame" })
 export type ServerFrame = typeof ServerFrame.Type
 export type EventFrame = typeof Event.Type

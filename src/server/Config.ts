@@ -44,6 +44,8 @@ export const ServeConfig = Config.all({
   audience: optionalString("TIDINGS_JWT_AUDIENCE"),
   apiKey: optionalString("TIDINGS_API_KEY"),
   anonymousChannels: Config.option(Config.String("TIDINGS_ANONYMOUS_CHANNELS")),
+  /** Channels with presence (`tidings serve`: viewers of a run announced as user_activity); "off" for none. */
+  presence: Config.String("TIDINGS_PRESENCE").pipe(Config.withDefault("run:*")),
   logLevel: Config.LogLevel("TIDINGS_LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
   /** An OTLP/HTTP collector (`http://host:4318`): traces are sent there; unset, none are made. */
   otlpUrl: optionalString("TIDINGS_OTLP_URL"),

@@ -16,7 +16,7 @@ import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import * as Publisher from "../transports/Publisher.ts"
-import { Transport, type TransportError } from "../transports/Transport.ts"
+import { Transport, type TransportError, type TransportShape } from "../transports/Transport.ts"
 import * as Auth from "./auth/index.ts"
 import {
   AttemptLimiter,
@@ -33,6 +33,7 @@ import { Hub, SharedReads } from "./fanout/index.ts"
 import type { Handlers } from "./Handlers.ts"
 import { HttpRoutes, Metrics, Sse, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
+import { type PresenceOptions, PresenceTracker, type TrackerEnv } from "./presence/index.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import type { ServerOptions } from "./ServerOptions.ts"
 import { Stats } from "./Stats.ts"
@@ -101,6 +102,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       spans !== undefined
     )
     const path = options.path ?? "/ws"
+    const presence = yield* makePresence(options, transport, publisher, (effect) => fork(effect), now)
     const attempts = new AttemptLimiter(limits.connectionAttemptsPerSecondPerIp)
     const connections = new Set<Connection>()
     /** Connections per user, of those counted against their user's limit (a refused one never was). */
@@ -139,6 +141,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       fork: (effect) => fork(effect),
       debugLogs: LogLevel.isGreaterThanOrEqualTo("Debug", minimumLogLevel),
       spans,
+      presence,
       newSession: () => newId(16),
       newConnectionId: () => newId(12),
       observeDeliveryLatency: (ms) => metrics.observeDeliveryLatency(ms),
@@ -296,6 +299,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const sse = new Sse.SseStreams({ transport, codec, auth, limits, timing, stats, run: (effect) => fork(effect) })
     const httpHandler = HttpRoutes.make({
       sse,
+      presence,
       ready: () => !draining,
       dependencies: () => (runs ? [{ name: "runs", ...runs.readiness() }] : []),
       transportHealth,
@@ -366,6 +370,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       Effect.gen(function* () {
         // new upgrades get 503 "draining" until the HTTP server is closed
         draining = true
+        presence?.stop()
         clearInterval(heartbeat)
         clearInterval(cursorFlush)
         clearInterval(expiry)
@@ -411,6 +416,32 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         () => transportHealth.current().ok && !draining && (runs === undefined || runs.readiness().ready)
       )
     })
+  })
+
+/** The presence tracker when the options ask for presence; fails when the transport cannot hold it. */
+const makePresence = <P extends AnyProtocol, R>(
+  options: ServerOptions<P, R>,
+  transport: TransportShape,
+  publisher: Publisher.Publisher,
+  fork: TrackerEnv["fork"],
+  now: () => number
+): Effect.Effect<PresenceTracker | undefined> =>
+  Effect.gen(function* () {
+    if (options.presence === undefined || options.presence.rules.length === 0) return undefined
+    const store = transport.presence
+    if (store === undefined) {
+      return yield* Effect.die(new Error(`presence: the ${transport.name} transport has no presence store`))
+    }
+    const tracker = new PresenceTracker(options.presence as PresenceOptions<AnyProtocol>, {
+      store,
+      node: newId(9),
+      publish: (channel, event, data, idempotencyKey) => publisher.publish(channel, event, data, { idempotencyKey }),
+      fork,
+      now
+    })
+    // a broker that fails now is retried by the heartbeat; the members written meanwhile count as present
+    yield* tracker.start().pipe(Effect.catch((error) => Effect.logWarning(`tidings presence: ${error.message}`)))
+    return tracker
   })
 
 /** What a set of handlers needs from the context: the union of their Effects' requirements. */

@@ -1,13 +1,14 @@
 /**
  * What a server is made from: its protocol and handlers, authentication, where it listens (its own HTTP server or
- * yours), the WebSocket path, the version of plain WebSockets, HTTP publishing, limits and timing (Options.ts),
- * tracing.
+ * yours), the WebSocket path, the version of plain WebSockets, HTTP publishing, presence, limits and timing
+ * (Options.ts), tracing.
  */
 import type { Server as HttpServer } from "node:http"
 import type { AnyProtocol } from "../protocol/Protocol.ts"
 import type { AuthOptions } from "./auth/index.ts"
 import type { Handlers } from "./Handlers.ts"
 import type { Limits, Timing } from "./Options.ts"
+import type { PresenceOptions } from "./presence/index.ts"
 
 export interface ServerOptions<P extends AnyProtocol, R> {
   readonly protocol: P
@@ -45,6 +46,11 @@ export interface ServerOptions<P extends AnyProtocol, R> {
   readonly apiKey?: string
   /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
   readonly maxPublishBodyBytes?: number
+  /**
+   * Presence (opt-in): who is subscribed to the channels its rules name, seen from every node, queried with a
+   * `presence` frame or `GET /v1/channels/:channel/presence`, announced with the rules' join and leave events.
+   */
+  readonly presence?: PresenceOptions<P>
   readonly limits?: Partial<Limits>
   readonly timing?: Partial<Timing>
 }

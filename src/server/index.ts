@@ -1,6 +1,7 @@
 /**
  * `tidings/server`: the embeddable server Layer and its service, `startServer` for programs without Effect, typed
- * handlers, protocol commands bound to runs (RunCommands), publishing, traces (Tracing), auth options and limits.
+ * handlers, protocol commands bound to runs (RunCommands), publishing, presence, traces (Tracing), auth options and
+ * limits.
  */
 
 export { InvalidEvent, type PublishError } from "../transports/Publisher.ts"
@@ -10,6 +11,7 @@ export { type RunningServer, type StartOptions, startServer } from "./Embedded.t
 export type { CommandContext, Handler, Handlers, Publish } from "./Handlers.ts"
 export type { Limits, Timing } from "./Options.ts"
 export { defaultLimits, defaultTiming } from "./Options.ts"
+export type { PresenceMember, PresenceOptions, PresenceRule } from "./presence/index.ts"
 export * as RunCommands from "./RunCommands.ts"
 export { layer, make, publish, type ServerOptions, TidingsServer, type TidingsServerShape } from "./Server.ts"
 export * as Tracing from "./Tracing.ts"

@@ -10,6 +10,7 @@
  */
 import { Clock, Context, Effect, Layer } from "effect"
 import type { Position } from "../protocol/Position.ts"
+import * as MemoryPresence from "./presence/MemoryPresence.ts"
 import {
   type Appended,
   type AppendOptions,
@@ -332,6 +333,7 @@ export const make = (options?: TransportOptions): Effect.Effect<MemoryTransport>
           Effect.succeed(loadCursorsUnsafe(session, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()))
         ),
       healthy: Effect.succeed(true),
+      presence: MemoryPresence.make(),
       resetChannel: (channel) =>
         Effect.sync(() => {
           const state = channels.get(channel)

@@ -3,8 +3,8 @@
  *
  * Layout. One stream (`stream`, default "TIDINGS") captures `<subjectPrefix>.*`; channel `c` is the subject
  * `<subjectPrefix>.<base64url(c)>` (nats/codec.ts — any channel name is safe and reversible). Session cursors
- * live in a KV bucket (`KV_<cursorBucket>`, one key per session and channel, max age = cursorTtlMs). Both
- * streams are created or verified at start-up (nats/streams.ts): file storage and 1 replica by default
+ * live in a KV bucket (`KV_<cursorBucket>`, one key per session and channel, max age = cursorTtlMs), presence in
+ * another (`KV_<stream>_presence`, nats/Presence.ts). The streams are created or verified at start-up (nats/streams.ts): file storage and 1 replica by default
  * (`storage`, `replicas`); the channel stream keeps `streamRetention.maxEntries` messages per subject and drops
  * messages older than `streamRetention.maxAgeMs`, with a duplicate window of `idempotencyWindowMs`.
  * Durability is the server's: by default nats-server syncs file stores to disk on a timer (every 2 minutes), not
@@ -53,8 +53,16 @@ import { isStreamNotFound, Link } from "./nats/Link.ts"
 import { LiveFeed } from "./nats/LiveFeed.ts"
 import { Pager } from "./nats/Pager.ts"
 import { CHECKED_WITH, installedNatsCore, installFastParser } from "./nats/ParserSwap.ts"
+import * as NatsPresence from "./nats/Presence.ts"
+import { presenceStreamName, presenceSubjects } from "./nats/Presence.ts"
 import { Publisher } from "./nats/Publisher.ts"
-import { channelStreamSpec, cursorStreamSpec, ensureStream, type StreamSpec } from "./nats/streams.ts"
+import {
+  channelStreamSpec,
+  cursorStreamSpec,
+  ensureStream,
+  presenceStreamSpec,
+  type StreamSpec
+} from "./nats/streams.ts"
 import {
   defaultRetention,
   type Retention,
@@ -204,8 +212,16 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
             retryable: false
           })
       })
+    const presenceBucket = `${stream}_presence`
+    const presenceSpec = presenceStreamSpec({
+      ...storage,
+      name: presenceStreamName(presenceBucket),
+      subjects: presenceSubjects(presenceBucket),
+      maxAgeMs: 24 * 60 * 60 * 1000
+    })
     const created = (yield* setUp(channelSpec)).created
     yield* setUp(cursorSpec)
+    yield* setUp(presenceSpec)
 
     const pager = new Pager(link)
     yield* Effect.addFinalizer(() => Effect.sync(() => pager.closeAll()))
@@ -258,6 +274,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
         ),
       saveCursor: (session, channel, position) => run(() => cursors.save(session, channel, position)),
       loadCursors: (session) => run(() => cursors.load(session)),
+      presence: NatsPresence.make(link, presenceBucket),
       // a round trip to the server, not only the connection's state: a blackholed server looks connected
       // until the client's own pings time out (minutes)
       healthy: Effect.suspend(() =>

@@ -1,6 +1,6 @@
 /**
  * The Redis transport (Redis >= 6.2, ioredis): channel logs in Redis streams, live delivery by pub/sub, session
- * cursors in hashes, so several tidings nodes share channels and a client can resume on any node. With its
+ * cursors and presence (redis/Presence.ts) in hashes, so several tidings nodes share channels and a client can resume on any node. With its
  * redis/ folder (connections in redis/Connections.ts), the only part of tidings that imports ioredis.
  *
  * - Append is one Lua script per channel (redis/scripts.ts): create the epoch if the channel's meta is missing →
@@ -38,6 +38,7 @@ import * as Connections from "./redis/Connections.ts"
 import { errorMessage, UnexpectedReply } from "./redis/Connections.ts"
 import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
+import * as RedisPresence from "./redis/Presence.ts"
 import * as Scripts from "./redis/scripts.ts"
 import {
   type Appended,
@@ -396,6 +397,7 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
             return cursors
           })
         ),
+      presence: RedisPresence.make(client, keyPrefix, toTransportError),
       healthy: Effect.suspend(() =>
         client.status === "ready" && subscriber.status === "ready" ? Effect.promise(ping) : Effect.succeed(false)
       )

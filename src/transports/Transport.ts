@@ -9,6 +9,7 @@
  */
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type { Position } from "../protocol/Position.ts"
+import type { PresenceStore } from "./presence/PresenceStore.ts"
 
 /** What a publisher hands over: an event name, its data as JSON text, and the protocol version it is in. */
 export interface Publication {
@@ -135,6 +136,12 @@ export interface TransportShape {
 
   /** Whether the backing server is reachable now; drives readiness. */
   readonly healthy: Effect.Effect<boolean>
+
+  /**
+   * Where presence lives (who is subscribed to a channel, seen from every node; presence/PresenceStore.ts). Every
+   * transport of this package has one; a server configured with presence refuses a transport without it.
+   */
+  readonly presence?: PresenceStore
 }
 
 export class Transport extends Context.Service<Transport, TransportShape>()("tidings/transports/Transport") {}

@@ -354,6 +354,54 @@ export const suite = <E, R = never>(
         })
       )
 
+      it.effect("presence: members join and leave once, even raced; a lapsed node's members are swept once", () =>
+        Effect.gen(function* () {
+          const presence = (yield* Transport).presence
+          expect(presence, "the transport has a presence store").toBeDefined()
+          const p = presence!
+          const n = names()
+          const [room, hall] = [n.channel("room"), n.channel("hall")]
+          const [live, dead] = [n.session("live"), n.session("dead")]
+          const member = (id: string, user: string | null) => ({ id: n.session(id), user, session: `s-${id}` })
+          const users = (list: ReadonlyArray<{ user: string | null }>) => list.map((m) => m.user).sort()
+          const later = () => Date.now() + 60_000
+
+          expect(yield* p.heartbeat(live, later())).toBe(true)
+          expect(yield* p.heartbeat(live, later())).toBe(false)
+          yield* p.heartbeat(dead, later())
+          yield* p.join(room, { ...member("a", "ann"), info: { name: "Ann" } }, live)
+          yield* p.join(room, member("b", "bob"), live)
+          yield* p.join(room, member("c", null), dead)
+          yield* p.join(hall, member("d", "dan"), dead)
+          const listed = yield* p.list(room)
+          expect(users(listed)).toEqual(["ann", "bob", null])
+          expect(listed.find((m) => m.user === "ann")).toEqual({ ...member("a", "ann"), info: { name: "Ann" } })
+
+          // a leave raced by another leave of the same member is reported to one of them
+          const raced = yield* Effect.all([p.leave(room, n.session("b")), p.leave(room, n.session("b"))], {
+            concurrency: 2
+          })
+          expect(raced.filter((m) => m !== undefined).map((m) => m?.user)).toEqual(["bob"])
+          expect(yield* p.leave(room, n.session("nobody"))).toBeUndefined()
+
+          // the dead node's heartbeat lapses: its members are no longer listed, and two racing sweeps remove
+          // each of them once
+          yield* p.heartbeat(dead, Date.now() - 1)
+          expect(users(yield* p.list(room))).toEqual(["ann"])
+          const now = Date.now()
+          const swept = (yield* Effect.all([p.sweep(now), p.sweep(now)], { concurrency: 2 })).flat()
+          expect(swept.map((r) => `${r.channel === room ? "room" : "hall"} ${r.member.id}`).sort()).toEqual([
+            `hall ${n.session("d")}`,
+            `room ${n.session("c")}`
+          ])
+          expect(users(yield* p.list(room))).toEqual(["ann"])
+          expect(yield* p.list(hall)).toEqual([])
+          // a swept node is told at its next heartbeat, so it writes its members again
+          expect(yield* p.heartbeat(dead, later())).toBe(true)
+          expect((yield* p.leave(room, n.session("a")))?.user).toBe("ann")
+        })
+      )
+
       it.effect("is healthy", () =>
         Effect.gen(function* () {
           const t = yield* Transport

@@ -2,7 +2,7 @@
  * Authentication: turns a JWT (or its absence) into an Identity — who the user is, which channels it may read
  * and publish to, and when its token expires. JWTs are verified against a shared secret (HS256, synchronously by
  * fast-jwt in SharedSecretTokens.ts, with jose's answers) or a JWKS URL (by jose). Claims: `sub` (user id,
- * required), `channels` (read patterns), `publish` (publish patterns).
+ * required), `channels` (read patterns), `publish` (publish patterns), `info` (an object shown in presence).
  * Every identity may also read its personal channel `user:<sub>` and the `broadcast` channel.
  * Where a token is read from (header, query, frame) is the server's business, not this module's.
  */
@@ -33,7 +33,9 @@ export class Identity {
     private readonly reads: Matcher,
     private readonly publishes: Matcher,
     /** Token expiry in ms since the epoch; undefined when the token does not expire or for anonymous. */
-    readonly expiresAt: number | undefined
+    readonly expiresAt: number | undefined,
+    /** The token's `info` claim (shown to others in presence: a display name, an avatar URL), if it had one. */
+    readonly info?: Readonly<Record<string, unknown>>
   ) {}
 
   /** Whether the identity may read `channel`: its patterns, `broadcast`, or its personal channel. */
@@ -54,8 +56,12 @@ export class AuthFailed extends Schema.TaggedError<AuthFailed>()("AuthFailed", {
 const Claims = Schema.Struct({
   sub: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(256)),
   channels: Schema.optionalKey(Schema.Array(Schema.String)),
-  publish: Schema.optionalKey(Schema.Array(Schema.String))
+  publish: Schema.optionalKey(Schema.Array(Schema.String)),
+  info: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown))
 })
+
+/** Largest `info` claim, as JSON: presence carries it to every member's query. */
+const MAX_INFO_BYTES = 1024
 const decodeClaims = Schema.decodeUnknownResult(Claims)
 
 export interface Authenticator {
@@ -76,12 +82,16 @@ export const identityFromClaims = (payload: JWTPayload): Identity | AuthFailed =
   if (claims._tag === "Failure") {
     return new AuthFailed({ reason: "invalid_token", message: `token claims: ${claims.failure.message}` })
   }
-  const { sub } = claims.success
+  const { sub, info } = claims.success
+  if (info !== undefined && JSON.stringify(info).length > MAX_INFO_BYTES) {
+    return new AuthFailed({ reason: "invalid_token", message: `token claims: info is over ${MAX_INFO_BYTES} bytes` })
+  }
   return new Identity(
     sub,
     compile([...(claims.success.channels ?? []), broadcastChannel], sub),
     compile(claims.success.publish ?? [], sub),
-    typeof payload.exp === "number" ? payload.exp * 1000 : undefined
+    typeof payload.exp === "number" ? payload.exp * 1000 : undefined,
+    info
   )
 }
 

@@ -13,10 +13,12 @@ import { encodeFrame, splitMessage } from "../../protocol/EventFrame.ts"
 import type { ServerFrame } from "../../protocol/Frames.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
+import type { PresenceMember } from "../../transports/presence/PresenceStore.ts"
 import type { TransportError, TransportShape } from "../../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "../auth/index.ts"
 import { type Hub, type Read, Subscription } from "../fanout/index.ts"
 import type { Limits, Timing } from "../Options.ts"
+import type { PresenceTracker } from "../presence/index.ts"
 import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
 import { catchUp } from "./CatchUp.ts"
@@ -66,6 +68,8 @@ export interface ConnectionEnv extends CoreEnv {
   readonly newConnectionId: () => string
   /** Called once when the connection has closed and cleaned up. */
   readonly onClosed: (connection: Connection) => void
+  /** Presence, when the server has it (src/server/presence). */
+  readonly presence: PresenceTracker | undefined
   /** Called when a connection authenticates (or changes user); false refuses it (per-user limit). */
   readonly onAuthenticated: (connection: Connection, previousUser: string | null | undefined) => boolean
 }
@@ -155,6 +159,8 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
         return this.onAck(frame.channel, { epoch: frame.epoch, offset: frame.offset })
       case "command":
         return this.onCommand(frame.id, frame.name, frame.payload)
+      case "presence":
+        return this.onPresence(frame.id, frame.channel)
     }
   }
 
@@ -285,6 +291,7 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
       )
       if (Subscriptions.get(this.subscriptions, channel) !== subscription) return
       subscription.goLive()
+      this.env.presence?.joined(this.presenceMember(), channel)
       this.log("Debug", "subscribed", { channel, recovered, replayed })
       this.send({
         type: "subscribed",
@@ -328,7 +335,41 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
     if (!subscription) return
     this.subscriptions = Subscriptions.remove(this.subscriptions, channel)
     this.env.fork(this.env.hub.leave(subscription))
+    this.env.presence?.left(this.id, channel)
     this.send({ type: "unsubscribed", channel })
+  }
+
+  // ---- presence -----------------------------------------------------------------------------------------------
+
+  private presenceMember(): PresenceMember {
+    const identity = this.identity!
+    return {
+      id: this.id,
+      user: identity.user,
+      session: this.session,
+      ...(identity.info !== undefined ? { info: identity.info } : {})
+    }
+  }
+
+  private onPresence(id: string, channel: string): void {
+    const presence = this.env.presence
+    if (!this.identity!.canRead(channel)) {
+      this.sendError("forbidden", `not allowed to read channel ${channel}`, { id, channel, path: ["channel"] })
+      return
+    }
+    if (presence === undefined || !presence.enabled(channel)) {
+      this.sendError("forbidden", `channel ${channel} has no presence on this server`, { id, channel })
+      return
+    }
+    this.env.fork(
+      presence.members(channel).pipe(
+        Effect.match({
+          onFailure: (error) =>
+            this.sendError("unavailable", `presence of ${channel}: ${error.message}`, { id, channel }),
+          onSuccess: (members) => this.send({ type: "presence", id, channel, members: [...members] })
+        })
+      )
+    )
   }
 
   private onAck(channel: string, position: Position): void {
@@ -373,6 +414,7 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
     }
     const subscriptions = Subscriptions.all(this.subscriptions)
     this.subscriptions = undefined
+    if (this.env.presence) for (const { channel } of subscriptions) this.env.presence.left(this.id, channel)
     const commands = this.commands?.takeRunning() ?? []
     this.env.fork(
       Effect.all([

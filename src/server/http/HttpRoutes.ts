@@ -7,12 +7,13 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, type Fiber } from "effect"
+import * as HttpPresence from "./HttpPresence.ts"
 import * as HttpPublish from "./HttpPublish.ts"
 import type { Metrics } from "./Metrics.ts"
 import * as Sse from "./Sse.ts"
 import type { TransportHealth } from "./TransportHealth.ts"
 
-export interface RoutesEnv extends HttpPublish.PublishEnv {
+export interface RoutesEnv extends HttpPublish.PublishEnv, HttpPresence.PresenceEnv {
   readonly ready: () => boolean
   /** What else readiness depends on (the run storage), from state kept in the background. */
   readonly dependencies: () => ReadonlyArray<{
@@ -29,6 +30,16 @@ export interface RoutesEnv extends HttpPublish.PublishEnv {
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body))
+}
+
+/** The channel named in a URL, percent-decoded; undefined after answering 400 when it cannot be decoded. */
+const channelOf = (res: ServerResponse, encoded: string): string | undefined => {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    json(res, 400, { error: "bad_channel", message: "the channel is not valid percent-encoding" })
+    return undefined
+  }
 }
 
 export const make =
@@ -60,6 +71,12 @@ export const make =
       )
       return true
     }
+    const presence = req.method === "GET" ? HttpPresence.PATH.exec(url.pathname) : null
+    if (presence) {
+      const channel = channelOf(res, presence[1]!)
+      if (channel !== undefined) env.run(HttpPresence.handle(env, req, res, url, channel))
+      return true
+    }
     const publish = HttpPublish.PATH.exec(url.pathname)
     if (publish) {
       const streaming = req.method === "GET" && Sse.wantsStream(req, url)
@@ -72,13 +89,8 @@ export const make =
         )
         return true
       }
-      let channel: string
-      try {
-        channel = decodeURIComponent(publish[1]!)
-      } catch {
-        json(res, 400, { error: "bad_channel", message: "the channel is not valid percent-encoding" })
-        return true
-      }
+      const channel = channelOf(res, publish[1]!)
+      if (channel === undefined) return true
       if (streaming) env.sse.handle(req, res, url, channel)
       else env.run(HttpPublish.handle(env, req, res, channel))
       return true

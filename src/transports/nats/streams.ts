@@ -67,6 +67,28 @@ export const cursorStreamSpec = (
 })
 
 /**
+ * The presence bucket (nats/Presence.ts): a KV-compatible stream, one message per key, whose messages may be
+ * deleted one by one (a removal is a delete of the member's message, which exactly one caller wins). Entries live
+ * at most `maxAgeMs` (garbage from nodes gone for good; a node rewrites its members long before that).
+ */
+export const presenceStreamSpec = (
+  settings: StorageSettings & { readonly name: string; readonly subjects: string; readonly maxAgeMs: number }
+): StreamSpec => ({
+  name: settings.name,
+  description: "tidings presence (KV bucket)",
+  subjects: [settings.subjects],
+  retention: RetentionPolicy.Limits,
+  discard: DiscardPolicy.Old,
+  storage: settings.storage === "memory" ? StorageType.Memory : StorageType.File,
+  num_replicas: settings.replicas,
+  max_msgs_per_subject: 1,
+  max_age: nanos(settings.maxAgeMs),
+  allow_rollup_hdrs: true,
+  deny_delete: false,
+  allow_direct: true
+})
+
+/**
  * Creates the stream if missing, otherwise (with `verify`, the default) brings its subjects and limits to
  * `spec`. Returns its info.
  */

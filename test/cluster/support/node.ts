@@ -3,7 +3,7 @@
  * Server.layer with the chat test protocol and its handlers, the transport chosen by configuration
  * (Transports.layerConfig: TIDINGS_TRANSPORT, REDIS_URL / REDIS_KEY_PREFIX, NATS_URL / NATS_STREAM /
  * NATS_SUBJECT_PREFIX) and everything else from the same environment variables as `tidings serve` (ServeConfig:
- * TIDINGS_PORT, TIDINGS_JWT_SECRET, TIDINGS_API_KEY, limits, timing).
+ * TIDINGS_PORT, TIDINGS_JWT_SECRET, TIDINGS_API_KEY, limits, timing); PRESENCE_CHANNELS turns presence on.
  *
  * Once it listens it prints one JSON line `{"listening": "<ws url>", "port": N}` on stdout, which
  * cluster.ts waits for. It leaves starting, killing and watching it to cluster.ts.
@@ -14,7 +14,7 @@ import { ServeConfig } from "../../../src/server/Config.ts"
 import * as Server from "../../../src/server/Server.ts"
 import * as Transports from "../../../src/transports/fromConfig.ts"
 import { ChatProtocol } from "../../server/support/chatProtocol.ts"
-import { chatHandlers } from "../../server/support/testServer.ts"
+import { chatHandlers, chatPresence } from "../../server/support/testServer.ts"
 
 const main = Effect.gen(function* () {
   const config = yield* ServeConfig
@@ -29,7 +29,11 @@ const main = Effect.gen(function* () {
     auth: { secret },
     ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
     limits: config.limits,
-    timing: config.timing
+    timing: config.timing,
+    // PRESENCE_CHANNELS: presence on that pattern (chatPresence), expiring PRESENCE_EXPIRY_MS after a node goes silent
+    ...(process.env.PRESENCE_CHANNELS
+      ? { presence: chatPresence(process.env.PRESENCE_CHANNELS, Number(process.env.PRESENCE_EXPIRY_MS ?? 15_000)) }
+      : {})
   }).pipe(Layer.provide(Transports.layerConfig()))
   const context = yield* Layer.build(layer)
   const server = Context.get(context, Server.TidingsServer)

@@ -7,6 +7,7 @@ import { Effect, Layer } from "effect"
 import { SignJWT } from "jose"
 import type { Handlers } from "../../../src/server/Handlers.ts"
 import type { Limits, Timing } from "../../../src/server/Options.ts"
+import type { PresenceOptions } from "../../../src/server/presence/index.ts"
 import * as Server from "../../../src/server/Server.ts"
 import * as Memory from "../../../src/transports/Memory.ts"
 import type { Transport, TransportOptions } from "../../../src/transports/Transport.ts"
@@ -42,7 +43,23 @@ export interface TestServerOptions {
   readonly transport?: TransportOptions
   readonly anonymous?: boolean
   readonly transportLayer?: Layer.Layer<Transport>
+  readonly presence?: PresenceOptions<typeof ChatProtocol>
 }
+
+/**
+ * Presence on `channels` for the chat protocol: a join is announced as `said {from: <user>, body: "joined <id>"}`,
+ * a leave as `said {from: <user>, body: "left <id>"}` (the member's connection id).
+ */
+export const chatPresence = (channels: string, expiryMs?: number): PresenceOptions<typeof ChatProtocol> => ({
+  rules: [
+    {
+      channels,
+      join: (member) => ({ event: "said", data: { from: member.user ?? "anonymous", body: `joined ${member.id}` } }),
+      leave: (member) => ({ event: "said", data: { from: member.user ?? "anonymous", body: `left ${member.id}` } })
+    }
+  ],
+  ...(expiryMs === undefined ? {} : { expiryMs })
+})
 
 export const testServerLayer = (options: TestServerOptions = {}) =>
   Server.layer({
@@ -52,5 +69,6 @@ export const testServerLayer = (options: TestServerOptions = {}) =>
     auth: { secret: SECRET, ...(options.anonymous ? { anonymous: { channels: ["public:*"] } } : {}) },
     apiKey: "test-api-key",
     ...(options.limits ? { limits: options.limits } : {}),
-    ...(options.timing ? { timing: options.timing } : {})
+    ...(options.timing ? { timing: options.timing } : {}),
+    ...(options.presence ? { presence: options.presence } : {})
   }).pipe(Layer.provide(options.transportLayer ?? Memory.layer(options.transport)))
