@@ -14,6 +14,8 @@ import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Logger, Option, Re
 import { SignJWT } from "jose"
 import { agentPresence } from "../agent/Presence.ts"
 import * as SimulatedAgent from "../agent/SimulatedAgent.ts"
+import * as BridgeConfig from "../bridges/BridgeConfig.ts"
+import { Bridges, layer as bridgesLayer } from "../bridges/Bridges.ts"
 import { AgentProtocol } from "../protocol/agent/index.ts"
 import type { Storage } from "../runs/RunsLayer.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
@@ -25,6 +27,8 @@ import * as Transports from "../transports/fromConfig.ts"
 import { Transport } from "../transports/Transport.ts"
 
 const usage = `Usage: tidings serve [options]
+       tidings bridge --bridges FILE [options]   run the bridges of FILE on their own (docs/bridges.md);
+                                                 status on --port (/healthz, /readyz, /metrics)
 
 Options (each also an environment variable):
   --role R              TIDINGS_ROLE             gateway | worker | all (default all); gateway and worker
@@ -45,6 +49,8 @@ Options (each also an environment variable):
   --jwks-url URL        TIDINGS_JWKS_URL         JWKS for asymmetric client tokens
   --api-key K           TIDINGS_API_KEY          key for POST /v1/channels/:channel/events
   --anonymous PATTERNS  TIDINGS_ANONYMOUS_CHANNELS  allow anonymous clients to read these channel patterns
+  --bridges FILE        TIDINGS_BRIDGES          run the bridges configured in FILE in this process
+  --cors-origins LIST   TIDINGS_CORS_ORIGINS     origins whose pages may use SSE, presence and publish (or *)
   --presence PATTERN    TIDINGS_PRESENCE         channels whose viewers are tracked and announced as
                                                  user_activity (default run:*; off for none)
   --env E               TIDINGS_ENV              development (default) | production
@@ -74,6 +80,8 @@ const flagToEnv: Record<string, string> = {
   "api-key": "TIDINGS_API_KEY",
   anonymous: "TIDINGS_ANONYMOUS_CHANNELS",
   presence: "TIDINGS_PRESENCE",
+  bridges: "TIDINGS_BRIDGES",
+  "cors-origins": "TIDINGS_CORS_ORIGINS",
   env: "TIDINGS_ENV",
   "log-level": "TIDINGS_LOG_LEVEL"
 }
@@ -86,9 +94,10 @@ const parsed = parseArgs({
   }
 })
 const [commandName] = parsed.positionals
-if (parsed.values.help || commandName !== "serve") {
+const commands = ["serve", "bridge"]
+if (parsed.values.help || !commands.includes(commandName ?? "")) {
   process.stdout.write(usage)
-  process.exit(commandName === "serve" || parsed.values.help ? 0 : 2)
+  process.exit(commands.includes(commandName ?? "") || parsed.values.help ? 0 : 2)
 }
 const fromFlags: Record<string, string> = {}
 for (const [flag, env] of Object.entries(flagToEnv)) {
@@ -139,8 +148,39 @@ const serveWorker = (config: ServeConfig) =>
     })
   )
 
+/** The bridges of TIDINGS_BRIDGES (checked at start), on the configured transport; none without it. */
+const bridgesFrom = (path: string) =>
+  Layer.unwrap(Effect.map(BridgeConfig.load(path), (file) => bridgesLayer(AgentProtocol, file)))
+const bridgesOf = (config: ServeConfig) =>
+  Option.match(config.bridges, { onNone: () => Layer.empty, onSome: bridgesFrom })
+
+/** `tidings bridge`: bridges on their own; no sockets, only the status endpoint. */
+const serveBridges = (config: ServeConfig) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      if (Option.isNone(config.bridges)) {
+        return yield* Effect.fail(new Error("tidings bridge needs --bridges FILE (or TIDINGS_BRIDGES)"))
+      }
+      const context = yield* Layer.build(
+        Layer.provideMerge(bridgesFrom(config.bridges.value), Transports.layerConfig())
+      )
+      const bridges = Context.get(context, Bridges)
+      const { port } = yield* StatusServer.make({
+        host: config.host,
+        port: config.port,
+        transport: Context.get(context, Transport),
+        bridges
+      })
+      yield* Effect.logInfo(
+        `tidings bridge running ${bridges.stats.map((s) => s.name).join(", ")} (status on http://${config.host}:${port}/readyz)`
+      )
+      return yield* Effect.never
+    })
+  )
+
 const serve = Effect.gen(function* () {
   const config = yield* ServeConfig
+  if (commandName === "bridge") return yield* serveBridges(config)
   if (config.role === "worker") return yield* serveWorker(config)
   let secret = Option.getOrUndefined(config.jwtSecret)
   const jwksUrl = Option.getOrUndefined(config.jwksUrl)
@@ -180,11 +220,14 @@ const serve = Effect.gen(function* () {
       ...(anonymous ? { anonymous: { channels: anonymous } } : {})
     },
     ...(Option.isSome(config.apiKey) ? { apiKey: config.apiKey.value } : {}),
+    ...(Option.isSome(config.corsOrigins)
+      ? { corsOrigins: config.corsOrigins.value.split(",").map((o) => o.trim()) }
+      : {}),
     limits: config.limits,
     timing: config.timing,
     ...(config.presence === "off" || config.presence === "" ? {} : { presence: agentPresence(config.presence) }),
     traces: Option.isSome(config.otlpUrl)
-  }).pipe(Layer.provide(runsOf(config)), Layer.provide(Transports.layerConfig()))
+  }).pipe(Layer.provide(runsOf(config)), Layer.provide(bridgesOf(config)), Layer.provide(Transports.layerConfig()))
 
   yield* Effect.scoped(
     Effect.gen(function* () {

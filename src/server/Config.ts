@@ -46,6 +46,10 @@ export const ServeConfig = Config.all({
   anonymousChannels: Config.option(Config.String("TIDINGS_ANONYMOUS_CHANNELS")),
   /** Channels with presence (`tidings serve`: viewers of a run announced as user_activity); "off" for none. */
   presence: Config.String("TIDINGS_PRESENCE").pipe(Config.withDefault("run:*")),
+  /** Origins whose browser pages may use the HTTP routes (comma-separated, or *). */
+  corsOrigins: optionalString("TIDINGS_CORS_ORIGINS"),
+  /** A bridges configuration file (docs/bridges.md): its bridges run in this process. */
+  bridges: optionalString("TIDINGS_BRIDGES"),
   logLevel: Config.LogLevel("TIDINGS_LOG_LEVEL").pipe(Config.withDefault("Info" as const)),
   /** An OTLP/HTTP collector (`http://host:4318`): traces are sent there; unset, none are made. */
   otlpUrl: optionalString("TIDINGS_OTLP_URL"),

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { Clock, Effect, Exit, FiberSet, Layer, LogLevel, Option, References } from "effect"
 import { WebSocketServer } from "ws"
+import { Bridges } from "../bridges/Bridges.ts"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import { isCommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
@@ -70,6 +71,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const runs = Option.getOrUndefined(yield* Effect.serviceOption(RunsStatus))
     /** Runs that end with this process (memory storage): stopped first at shutdown, while clients still listen. */
     const localRuns = Option.getOrUndefined(yield* Effect.serviceOption(LocalRuns))
+    /** Bridges running in this process (src/bridges), when configured. */
+    const bridges = Option.getOrUndefined(yield* Effect.serviceOption(Bridges))
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
@@ -288,6 +291,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
 
     const metrics = Metrics.make({
       runs,
+      bridges,
       stats,
       channels: () => hub.channels,
       outboundBytes: () => {
@@ -301,13 +305,17 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       sse,
       presence,
       ready: () => !draining,
-      dependencies: () => (runs ? [{ name: "runs", ...runs.readiness() }] : []),
+      dependencies: () => [
+        ...(runs ? [{ name: "runs", ...runs.readiness() }] : []),
+        ...(bridges ? [{ name: "bridges", ...bridges.readiness() }] : [])
+      ],
       transportHealth,
       metrics,
       codec,
       publisher,
       auth,
       apiKey: options.apiKey,
+      corsOrigins: options.corsOrigins,
       maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
       run: (effect) => fork(effect)
     })
@@ -413,7 +421,11 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         ),
       connections: () => connections.size,
       ready: Effect.sync(
-        () => transportHealth.current().ok && !draining && (runs === undefined || runs.readiness().ready)
+        () =>
+          transportHealth.current().ok &&
+          !draining &&
+          (runs === undefined || runs.readiness().ready) &&
+          (bridges === undefined || bridges.readiness().ready)
       )
     })
   })

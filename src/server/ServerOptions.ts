@@ -44,6 +44,11 @@ export interface ServerOptions<P extends AnyProtocol, R> {
   readonly traces?: boolean
   /** Key for `POST /v1/channels/:channel/events` (`Authorization: Bearer <key>`); JWTs with publish rights work too. */
   readonly apiKey?: string
+  /**
+   * Origins whose browser pages may use the HTTP routes (SSE, presence, publish) from another origin: exact
+   * origins (`https://app.example.com`) or "*" for any. Default none: same-origin pages only.
+   */
+  readonly corsOrigins?: ReadonlyArray<string>
   /** Largest body accepted by the HTTP publish endpoint (default 1 MiB). */
   readonly maxPublishBodyBytes?: number
   /**

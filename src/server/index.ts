@@ -1,13 +1,14 @@
 /**
  * `tidings/server`: the embeddable server Layer and its service, `startServer` for programs without Effect, typed
- * handlers, protocol commands bound to runs (RunCommands), publishing, presence, traces (Tracing), auth options and
- * limits.
+ * handlers, protocol commands bound to runs (RunCommands) or forwarded to HTTP endpoints (Forward), publishing,
+ * presence, traces (Tracing), auth options and limits.
  */
 
 export { InvalidEvent, type PublishError } from "../transports/Publisher.ts"
 export type { AuthOptions, Identity } from "./auth/Auth.ts"
 export { AuthFailed } from "./auth/Auth.ts"
 export { type RunningServer, type StartOptions, startServer } from "./Embedded.ts"
+export * as Forward from "./forward/index.ts"
 export type { CommandContext, Handler, Handlers, Publish } from "./Handlers.ts"
 export type { Limits, Timing } from "./Options.ts"
 export { defaultLimits, defaultTiming } from "./Options.ts"

@@ -7,9 +7,10 @@
  * (default, one node), Redis.ts and Nats.ts (many nodes). Every implementation passes
  * test/transports/TransportSuite.ts unchanged.
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
+import { Context, type Effect, type Scope } from "effect"
 import type { Position } from "../protocol/Position.ts"
 import type { PresenceStore } from "./presence/PresenceStore.ts"
+import { TransportError } from "./TransportError.ts"
 
 /** What a publisher hands over: an event name, its data as JSON text, and the protocol version it is in. */
 export interface Publication {
@@ -69,11 +70,7 @@ export interface AppendOptions {
   readonly idempotencyKey?: string
 }
 
-/** The transport's server is unreachable or refused the operation. Retryable. */
-export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
-  message: Schema.String,
-  retryable: Schema.Boolean
-}) {}
+export { TransportError }
 
 /** A live-feed listener. Called in offset order, never concurrently for one channel; must not throw. */
 export type Listener = (entry: Entry) => void

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, type Fiber } from "effect"
+import * as Cors from "./Cors.ts"
 import * as HttpPresence from "./HttpPresence.ts"
 import * as HttpPublish from "./HttpPublish.ts"
 import type { Metrics } from "./Metrics.ts"
@@ -25,6 +26,8 @@ export interface RoutesEnv extends HttpPublish.PublishEnv, HttpPresence.Presence
   /** `GET` on a channel's events URL as Server-Sent Events. */
   readonly sse: Sse.SseStreams
   readonly metrics: Metrics
+  /** Origins whose pages may call the routes (Cors.ts); none by default. */
+  readonly corsOrigins: ReadonlyArray<string> | undefined
   readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
 }
 
@@ -42,10 +45,11 @@ const channelOf = (res: ServerResponse, encoded: string): string | undefined => 
   }
 }
 
-export const make =
-  (env: RoutesEnv) =>
-  (req: IncomingMessage, res: ServerResponse): boolean => {
+export const make = (env: RoutesEnv) => {
+  const cors = Cors.make(env.corsOrigins)
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? "/", "http://localhost")
+    if (url.pathname.startsWith("/v1/") && cors(req, res) === "preflight-answered") return true
     if (req.method === "GET" && url.pathname === "/healthz") {
       json(res, 200, { status: "ok" })
       return true
@@ -97,3 +101,4 @@ export const make =
     }
     return false
   }
+}

@@ -4,6 +4,7 @@
  * not collide. Names are listed in docs/operations.md.
  */
 import { Histogram, Registry } from "prom-client"
+import type { BridgesShape } from "../../bridges/Bridges.ts"
 import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
 import type { Stats } from "../Stats.ts"
 import * as RunMetrics from "./RunMetrics.ts"
@@ -16,6 +17,8 @@ export interface MetricsSources {
   readonly channels: () => number
   /** Runs in this process, when it has them. */
   readonly runs?: RunsStatusShape | undefined
+  /** Bridges in this process, when it has them. */
+  readonly bridges?: BridgesShape | undefined
 }
 
 /** Buckets for publish → socket-write latency, in seconds. */
@@ -81,6 +84,7 @@ export const make = (sources: MetricsSources): Metrics => {
   })
 
   if (sources.runs) RunMetrics.register(registry, sources.runs)
+  sources.bridges?.registerMetrics(registry)
 
   return {
     registry,

@@ -1,12 +1,13 @@
 /**
- * The HTTP endpoint of a process that holds no sockets (a worker): `GET /healthz`, `GET /readyz` (transport and
- * run storage, both from checks made in the background, so it answers at once) and `GET /metrics` (runs and process). Everything else is
+ * The HTTP endpoint of a process that holds no sockets (a worker, a bridge process): `GET /healthz`, `GET /readyz`
+ * (transport, run storage, bridges: from state kept in the background, so it answers at once) and `GET /metrics`. Everything else is
  * 404: a worker takes no WebSocket upgrades and no publishes.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
 import { Registry } from "prom-client"
+import type { BridgesShape } from "../../bridges/Bridges.ts"
 import type { RunsStatusShape } from "../../runs/RunsStatus.ts"
 import type { TransportShape } from "../../transports/Transport.ts"
 import * as RunMetrics from "./RunMetrics.ts"
@@ -16,7 +17,10 @@ export interface StatusServerOptions {
   readonly host?: string
   readonly port: number
   readonly transport: TransportShape
-  readonly runs: RunsStatusShape
+  /** Runs hosted by this process (a worker). */
+  readonly runs?: RunsStatusShape | undefined
+  /** Bridges running in this process (`tidings bridge`). */
+  readonly bridges?: BridgesShape | undefined
 }
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -28,20 +32,23 @@ export const make = (options: StatusServerOptions) =>
   Effect.gen(function* () {
     const health = yield* TransportHealth.make(options.transport)
     const registry = new Registry()
-    RunMetrics.register(registry, options.runs)
+    if (options.runs) RunMetrics.register(registry, options.runs)
+    options.bridges?.registerMetrics(registry)
     let closing = false
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname
       if (req.method === "GET" && path === "/healthz") return json(res, 200, { status: "ok" })
       if (req.method === "GET" && path === "/readyz") {
         const transport = health.current()
-        const runs = options.runs.readiness()
-        const ready = transport.ok && runs.ready && !closing
+        const runs = options.runs?.readiness()
+        const bridges = options.bridges?.readiness()
+        const ready = transport.ok && (runs?.ready ?? true) && (bridges?.ready ?? true) && !closing
         json(res, ready ? 200 : 503, {
           ready,
-          role: options.runs.role,
+          role: options.runs?.role ?? "bridge",
           transport: transport.ok ? "ok" : (transport.reason ?? "unreachable"),
-          runs: runs.ready ? "ok" : (runs.reason ?? "not ready"),
+          ...(runs ? { runs: runs.ready ? "ok" : (runs.reason ?? "not ready") } : {}),
+          ...(bridges ? { bridges: bridges.ready ? "ok" : (bridges.reason ?? "not ready") } : {}),
           draining: closing
         })
         return
@@ -53,7 +60,7 @@ export const make = (options: StatusServerOptions) =>
         )
         return
       }
-      json(res, 404, { error: "not_found", message: "a worker serves /healthz, /readyz and /metrics only" })
+      json(res, 404, { error: "not_found", message: "this process serves /healthz, /readyz and /metrics only" })
     }
     const http = createServer(onRequest)
     const port = yield* Effect.acquireRelease(

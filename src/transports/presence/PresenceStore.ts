@@ -8,7 +8,7 @@
  * once. Implementations: MemoryPresence.ts (one node), redis/Presence.ts, nats/Presence.ts.
  */
 import type { Effect } from "effect"
-import type { TransportError } from "../Transport.ts"
+import type { TransportError } from "../TransportError.ts"
 
 /** Who is subscribed: the connection, its user and session, and the token's optional `info` claim. */
 export interface PresenceMember {

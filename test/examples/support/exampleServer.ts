@@ -44,7 +44,7 @@ const canBind = (port: number): Promise<boolean> =>
  * takes it as its local port — including the page's own reconnect attempts, which can connect to themselves
  * when they aim at a free ephemeral port.
  */
-const restartablePort = async (): Promise<number> => {
+export const restartablePort = async (): Promise<number> => {
   let ephemeralLow = 32_768
   try {
     ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0])
