@@ -16,11 +16,11 @@ Without --scenario, runs a profile (--profile quick, the default, or full) and p
 Every run writes results.json and report.html under bench/results/<time>-<label>/ (or --out DIR).
 
   --scenario LIST        ${scenarioNames.join(", ")}
-  --server LIST          tidings, ws, socketio (baselines run fan-out and hold only)
+  --server LIST          tidings, ws, socketio (baselines run fan-out and hold only; sse-fanout is tidings only)
   --transport LIST       memory, redis, nats (redis/nats need the binaries; private servers on free ports);
                          nats-jsparser: NATS read by nats.js's own parser, to compare with nats in one run
-  --clients N            clients (fan-out 1000, unicast 1000, command 100, storm 1000, replay 1, hold 10000;
-                         runs: runs in flight while commands are measured, 100)
+  --clients N            clients (fan-out and sse-fanout 1000, unicast 1000, command 100, storm 1000, replay 1,
+                         hold 10000; runs: runs in flight while commands are measured, 100)
   --workers N            load-generator processes (default: 1 per 5,000 clients)
   --rates LIST           run exactly these paced rates instead of searching
   --start-rate R         first ladder rate (events or commands per second)
@@ -93,6 +93,7 @@ const numbers = (value: string | undefined): Array<number> | undefined => list(v
 
 const defaultClients: Record<ScenarioName, number> = {
   fanout: 1000,
+  "sse-fanout": 1000,
   unicast: 1000,
   command: 100,
   storm: 1000,
@@ -105,6 +106,7 @@ const defaultClients: Record<ScenarioName, number> = {
 
 const defaultStart: Record<ScenarioName, number> = {
   fanout: 20,
+  "sse-fanout": 20,
   unicast: 4000,
   command: 2000,
   storm: 0,
@@ -168,6 +170,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
 
   const base = (scenario: ScenarioName, server: ServerKind, transport: TransportName, clients?: number): Spec => {
     const n = num(values.clients) ?? clients ?? defaultClients[scenario]
+    const fan = scenario === "fanout" || scenario === "sse-fanout"
     return {
       scenario,
       server,
@@ -183,7 +186,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       },
       ladder: {
         start: num(values["start-rate"]) ?? defaultStart[scenario],
-        factor: num(values.factor) ?? (full ? 1.25 : scenario === "fanout" ? 1.6 : 1.8),
+        factor: num(values.factor) ?? (full ? 1.25 : fan ? 1.6 : 1.8),
         max: num(values["max-rate"]) ?? 1_000_000,
         maxSteps: full ? 30 : 14,
         refine: num(values.refine) ?? (full ? 3 : 1),
@@ -194,7 +197,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
         maxRuns: num(values["max-runs"]) ?? (full ? 40 : 13),
         rates: numbers(values.rates)
       },
-      unpacedMs: num(values["unpaced-ms"]) ?? (scenario === "fanout" ? (full ? 5000 : 1500) : 0),
+      unpacedMs: num(values["unpaced-ms"]) ?? (fan ? (full ? 5000 : 1500) : 0),
       missed: num(values.missed) ?? (scenario === "replay" ? 10_000 : 1000),
       liveRate: num(values["live-rate"]) ?? (scenario === "storm" ? 100 : 0),
       channels: numbers(values.channels) ?? [1, 64],
@@ -230,6 +233,8 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
     const brokers: Array<TransportName> = ["memory", "redis", "nats"]
     specs = [
       base("fanout", "tidings", "memory"),
+      // the same channel read as Server-Sent Events (the same server, publisher and rates)
+      base("sse-fanout", "tidings", "memory"),
       base("fanout", "ws", "memory"),
       base("fanout", "socketio", "memory"),
       base("fanout", "tidings", "redis"),

@@ -30,6 +30,7 @@ import { compare, judge } from "./targets.ts"
 
 const runners: Record<ScenarioName, (ctx: Context, spec: Spec) => Promise<ScenarioResult>> = {
   fanout,
+  "sse-fanout": fanout,
   unicast,
   command,
   storm: resume,

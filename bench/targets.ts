@@ -120,11 +120,18 @@ export const judge = (results: ReadonlyArray<ScenarioResult>): Array<Verdict> =>
         }
   )
 
-  // the run with the most connections measures memory and setup best (RSS noise is a few MiB)
+  // the run with the most connections measures memory and setup best (RSS noise is a few MiB); WebSocket
+  // connections only (SSE readers are judged against them below)
   const most = (server: string) =>
-    Math.max(0, ...results.filter((r) => r.server === server && ok(r) && r.idle !== undefined).map((r) => r.clients))
+    Math.max(
+      0,
+      ...results
+        .filter((r) => r.server === server && r.scenario !== "sse-fanout" && ok(r) && r.idle !== undefined)
+        .map((r) => r.clients)
+    )
   const largest = (server: string) => (r: ScenarioResult) =>
     r.server === server &&
+    r.scenario !== "sse-fanout" &&
     r.transport === "memory" &&
     r.idle !== undefined &&
     r.clients >= 500 &&
@@ -209,6 +216,29 @@ export const judge = (results: ReadonlyArray<ScenarioResult>): Array<Verdict> =>
       "needs fan-out on memory and redis"
     )
   )
+  const pairs = ssePairs(results)
+  if (pairs.length === 0) {
+    verdicts.push({
+      target: "SSE fan-out at p99 ≤ 50 ms ≥ 0.7× WebSocket fan-out (same clients)",
+      measured: "—",
+      met: undefined,
+      detail: "needs sse-fanout and fanout with tidings, same transport and clients, in one run"
+    })
+  }
+  for (const { transport, clients, sse, ws, limit } of pairs) {
+    const s = pick(results, sse, (r) => r.best?.deliveriesPerSec ?? 0)
+    const w = pick(results, ws, (r) => r.best?.deliveriesPerSec ?? 0)
+    verdicts.push(
+      atLeast(
+        `SSE fan-out (${transport}, ${clients} readers), ${limit}, ≥ 0.7× WebSocket fan-out`,
+        s !== undefined && w ? s / w : undefined,
+        0.7,
+        ratio,
+        "no WebSocket fan-out passed a step"
+      )
+    )
+  }
+
   const appendsOf = (transport: string) =>
     pick(
       results,
@@ -275,6 +305,26 @@ export const judge = (results: ReadonlyArray<ScenarioResult>): Array<Verdict> =>
   return verdicts
 }
 
+/**
+ * The transports and client counts with both an SSE fan-out and a tidings WebSocket fan-out in the run, with
+ * matchers for each side and the headline's label (it names the run's p99 limit).
+ */
+const ssePairs = (results: ReadonlyArray<ScenarioResult>) => {
+  const keys = new Set(
+    results.filter((r) => r.scenario === "sse-fanout" && ok(r)).map((r) => `${r.transport}/${r.clients}`)
+  )
+  return [...keys].flatMap((key) => {
+    const [transport, n] = key.split("/") as [string, string]
+    const clients = Number(n)
+    const of = (scenario: string) => (r: ScenarioResult) =>
+      r.scenario === scenario && r.server === "tidings" && r.transport === transport && r.clients === clients
+    const limit = results.find((r) => ok(r) && of("sse-fanout")(r))?.headline?.label ?? "deliveries/s at p99 ≤ 50 ms"
+    return results.some((r) => ok(r) && of("fanout")(r))
+      ? [{ transport, clients, sse: of("sse-fanout"), ws: of("fanout"), limit }]
+      : []
+  })
+}
+
 /** Side-by-side ratios of the fan-out against the baselines. */
 export const compare = (results: ReadonlyArray<ScenarioResult>): Array<{ what: string; value: string }> => {
   const out: Array<{ what: string; value: string }> = []
@@ -306,6 +356,25 @@ export const compare = (results: ReadonlyArray<ScenarioResult>): Array<{ what: s
       what,
       value: `tidings ${show(t)} · ws ${show(w)} · Socket.IO ${show(s)} → tidings/ws ${r(t, w)}, tidings/Socket.IO ${r(t, s)}`
     })
+  }
+  // SSE readers beside WebSocket subscribers of the same server, channel and rates
+  for (const { transport, clients, sse, ws, limit } of ssePairs(results)) {
+    const measures: Array<[string, (r: ScenarioResult) => number | undefined]> = [
+      [limit, (r) => r.best?.deliveriesPerSec ?? 0],
+      ["unpaced", (r) => r.unpaced?.deliveriesPerSec],
+      ["idle KiB/conn", (r) => r.idle?.perConnectionKiB],
+      ["setup/s", (r) => r.setup?.perSec]
+    ]
+    const parts = measures.flatMap(([what, f]) => {
+      const s = pick(results, sse, f)
+      const w = pick(results, ws, f)
+      if (s === undefined && w === undefined) return []
+      const show = (n: number | undefined) => (n === undefined ? "—" : n < 100 ? n.toFixed(1) : fmt(n))
+      return [
+        `${what} SSE ${show(s)} · WebSocket ${show(w)} → SSE/WebSocket ${s !== undefined && w ? ratio(s / w) : "—"}`
+      ]
+    })
+    out.push({ what: `SSE vs WebSocket fan-out (tidings/${transport}, ${clients} clients)`, value: parts.join("; ") })
   }
   return out
 }

@@ -1,12 +1,14 @@
 /**
  * What the load generator needs from a client of any server under test (tidings, bare ws, Socket.IO): connect
  * and be ready to receive (authenticated and subscribed where that applies), drop abruptly, close. Each kind
- * lives in its own file and reports deliveries to the shared Recorder. All three read messages the same cheap
- * way (no UTF-8 validation, latin1 decoding: the numbers they read are ASCII), so none is favoured.
+ * lives in its own file and reports deliveries to the shared Recorder. All of them read messages the same cheap
+ * way (no UTF-8 validation, latin1 decoding: the numbers they read are ASCII), so none is favoured. The SSE reader
+ * (of the tidings server) reads over node:http instead of WireSocket.
  */
 import type { Recorder, StreamState } from "./Recorder.ts"
 
-export type ClientKind = "tidings" | "ws" | "socketio"
+/** `sse`: a tidings channel read as Server-Sent Events over plain HTTP (SseClient.ts), from the tidings server. */
+export type ClientKind = "tidings" | "ws" | "socketio" | "sse"
 
 export interface ClientEnv {
   readonly recorder: Recorder

@@ -12,6 +12,7 @@ import { benchToken, fanoutChannel, nowMs, padFor, personalChannelOf, userOf } f
 import { type BenchClient, type ClientEnv, type ClientKind, within } from "./BenchClient.ts"
 import { Recorder } from "./Recorder.ts"
 import { SocketIoClient } from "./SocketIoClient.ts"
+import { SseClient } from "./SseClient.ts"
 import { type Recovery, TidingsClient } from "./TidingsClient.ts"
 import { WsClient } from "./WsClient.ts"
 
@@ -61,7 +62,7 @@ interface OpenArgs {
   readonly from: number
   readonly count: number
   readonly concurrency: number
-  /** tidings: which channel each client subscribes to. */
+  /** tidings and sse: which channel each client subscribes to (reads). */
   readonly channel: "fanout" | "personal" | "none"
   readonly timeoutMs: number
 }
@@ -74,6 +75,9 @@ const open = async (args: OpenArgs) => {
       const channel =
         args.channel === "fanout" ? fanoutChannel : args.channel === "personal" ? personalChannelOf(index) : undefined
       made.push(new TidingsClient(index, args.url, await sign(index), channel, env, ackMs > 0 ? 1000 : 0))
+    } else if (args.kind === "sse") {
+      const channel = args.channel === "personal" ? personalChannelOf(index) : fanoutChannel
+      made.push(new SseClient(index, args.url, await sign(index), channel, env))
     } else if (args.kind === "ws") made.push(new WsClient(index, args.url, env))
     else made.push(new SocketIoClient(index, args.url, env))
   }

@@ -1,36 +1,45 @@
 /**
  * Where a server's memory per idle connection goes: starts the bench server (`tidings`, memory transport) or the
  * bare `ws` baseline in its own process, opens 50 connections, takes a heap snapshot, opens N more (tidings ones
- * authenticate with a token that expires in an hour and subscribe to bench:fanout, as in the bench), takes
+ * authenticate with a token that expires in an hour and subscribe to bench:fanout, as in the bench; `sse` ones
+ * read bench:fanout as Server-Sent Events from the tidings server, as `--scenario sse-fanout` does), takes
  * another, and prints per added connection the JS heap in use and the snapshot's growth by object kind
  * (constructor name for objects, closures and native objects). RSS is the bench's figure (`--scenario hold`): taking a snapshot grows it by far more than the
  * connections do. Snapshots are written to a temporary directory and removed.
- * Run: node --import tsx bench/micro/idle-heap.ts [tidings|ws, default tidings] [connections, default 3000]
+ * Run: node --import tsx bench/micro/idle-heap.ts [tidings|ws|sse, default tidings] [connections, default 3000]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Child } from "../child.ts"
+import { Recorder } from "../loadgen/Recorder.ts"
+import { SseClient } from "../loadgen/SseClient.ts"
 import { WireSocket } from "../loadgen/WireSocket.ts"
 import { benchSubprotocol, benchToken, fanoutChannel } from "../protocol.ts"
 
-const kind = process.argv[2] === "ws" ? "ws" : "tidings"
+const kind = process.argv[2] === "ws" ? "ws" : process.argv[2] === "sse" ? "sse" : "tidings"
 const count = Number(process.argv[3] ?? 3000)
 const warm = 50
 
 const dir = mkdtempSync(join(tmpdir(), "tidings-idle-heap-"))
 const server = await Child.spawn<{ port: number }>({
   name: kind,
-  script: kind === "tidings" ? "server.ts" : "baselines/ws-server.ts",
+  script: kind === "ws" ? "baselines/ws-server.ts" : "server.ts",
   nodeArgs: ["--expose-gc", "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`],
   fdLimit: count + warm + 1000
 })
 const url = kind === "tidings" ? `ws://127.0.0.1:${server.info.port}/ws` : `ws://127.0.0.1:${server.info.port}`
-const sockets: Array<WireSocket> = []
+const sockets: Array<WireSocket | SseClient> = []
+const sseEnv = { recorder: new Recorder(), unexpectedClose: () => undefined, problem: () => undefined }
 
-/** Opens one connection; a tidings one is ready once subscribed, a ws one once open. */
+/** Opens one connection; a tidings one is ready once subscribed, a ws one once open, an SSE reader at its 200. */
 const open = async (index: number): Promise<void> => {
   const token = await benchToken(`u${index}`)
+  if (kind === "sse") {
+    const reader = new SseClient(index, `http://127.0.0.1:${server.info.port}`, token, fanoutChannel, sseEnv)
+    sockets.push(reader)
+    return reader.connect()
+  }
   await new Promise<void>((resolve, reject) => {
     const socket = new WireSocket(
       url,
@@ -68,12 +77,21 @@ const snapshot = async (): Promise<string> => {
     await new Promise((resolve) => setTimeout(resolve, 500))
     const file = readdirSync(dir).find((name) => !before.has(name))
     if (file === undefined) continue
-    // the file appears when writing starts: wait until its size stops changing
+    // the file appears when writing starts: wait until its size stops changing and the JSON is closed (a large
+    // snapshot can pause for more than one poll between its writes)
     let size = -1
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 500))
       const text = readFileSync(join(dir, file))
-      if (text.length === size) return join(dir, file)
+      if (
+        text.length === size &&
+        text
+          .toString("latin1", Math.max(0, text.length - 16))
+          .trimEnd()
+          .endsWith("}")
+      ) {
+        return join(dir, file)
+      }
       size = text.length
     }
   }
@@ -133,8 +151,11 @@ try {
   for (const row of rows.filter((r) => r.bytes >= 8)) {
     console.log(`${row.bytes.toFixed(0).padStart(6)} B  ${row.count.toFixed(2).padStart(6)} ×  ${row.name}`)
   }
+} catch (error) {
+  console.error(error)
+  process.exitCode = 1
 } finally {
   for (const socket of sockets) socket.close()
   rmSync(dir, { recursive: true, force: true })
-  process.exit(0)
+  process.exit()
 }

@@ -11,7 +11,7 @@ import { barChart, lineChart } from "./svg.ts"
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 const name = (r: ScenarioResult) =>
-  `${r.server}${r.server === "tidings" ? `/${r.transport}` : ""} ${r.clients > 0 ? `×${r.clients}` : ""}`.trim()
+  `${r.server}${r.server === "tidings" ? `/${r.transport}` : ""}${r.scenario === "sse-fanout" ? " SSE" : ""} ${r.clients > 0 ? `×${r.clients}` : ""}`.trim()
 
 /** x on a "nines" axis: 90 → 1, 99 → 2, 99.9 → 3. */
 const nines = (p: number) => -Math.log10(Math.max(1e-6, 1 - p / 100))
@@ -88,7 +88,8 @@ const table = (run: RunResult): string => {
 
 export const renderHtml = (run: RunResult): string => {
   const ok = run.results.filter((r) => r.status === "ok")
-  const fanouts = ok.filter((r) => r.scenario === "fanout")
+  // WebSocket and SSE fan-outs on the same charts
+  const fanouts = ok.filter((r) => r.scenario === "fanout" || r.scenario === "sse-fanout")
   const charts: Array<string> = []
   if (fanouts.length > 0) {
     charts.push(ladderChart("Fan-out: p99 latency vs offered load (hollow = failed step)", fanouts, true))

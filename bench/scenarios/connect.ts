@@ -1,13 +1,14 @@
 /**
  * Opening a scenario's clients and what that shows: connection setup rate (for tidings including auth: a JWT
  * verified at every upgrade, until `welcome`; subscribing is timed apart, since the baselines have nothing to
- * subscribe to), the CPU it took, and server memory per idle connection (RSS after a full
+ * subscribe to; an SSE reader's setup is its whole request, token and channel included, until the 200), the CPU it
+ * took, and server memory per idle connection (RSS after a full
  * GC with every client connected and subscribed, minus RSS after a full GC with only the first few connected,
  * divided by the difference in clients; both RSS figures without the young generation's pages, see memory.ts).
  */
 import type { ScenarioResult } from "../results.ts"
 import type { Rig } from "../rig.ts"
-import type { Spec } from "./spec.ts"
+import { clientKindOf, type Spec } from "./spec.ts"
 
 /** One line about setup for the log. */
 export const describeSetup = (result: ScenarioResult): string => {
@@ -27,10 +28,12 @@ export const openClients = async (
   result: ScenarioResult,
   channel: "fanout" | "personal" | "none"
 ): Promise<boolean> => {
+  const kind = clientKindOf(spec)
   const open = (from: number, clients: number) =>
     rig.loadgen.open({
-      kind: spec.server,
-      url: rig.url,
+      kind,
+      // SSE readers GET the channel's events URL on the server's HTTP port; the others upgrade to WebSocket
+      url: kind === "sse" ? rig.httpUrl : rig.url,
       from,
       clients,
       channel,

@@ -4,6 +4,10 @@
  * (the ladder), and the unpaced maximum: publishing as fast as the slowest client keeps up, with a bounded
  * window of events outstanding (closed loop, so its latency is queueing by design and not comparable to the
  * paced latency).
+ *
+ * `sse-fanout` is the same run with the channel read as Server-Sent Events (loadgen/SseClient.ts: plain HTTP,
+ * one stream per reader) from the same tidings server, publisher and ladder, so its figures sit beside the
+ * WebSocket fan-out's of the same run.
  */
 import * as Histogram from "../histogram.ts"
 import type { ScenarioResult } from "../results.ts"
@@ -85,6 +89,10 @@ export const fanout = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
       )
     }
     result.serverStats = await rig.stats()
-    const closes = (await rig.loadgen.stats()).closes
+    const cutOff = Number(result.serverStats.sseSlowReaders ?? 0)
+    if (cutOff > 0) result.notes.push(`${cutOff} SSE streams cut off as slow readers`)
+    const { closes, problems } = await rig.loadgen.stats()
+    // SSE streams have no close code: 0 is a stream the server ended
     if (Object.keys(closes).length > 0) result.notes.push(`unexpected closes: ${JSON.stringify(closes)}`)
+    if (Object.keys(problems).length > 0) result.notes.push(`client problems: ${JSON.stringify(problems)}`)
   })

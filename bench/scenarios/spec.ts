@@ -4,14 +4,26 @@
  * (bench/plan.ts) produce these; scenarios only read them.
  */
 import type { TransportName } from "../brokers.ts"
+import type { ClientKind } from "../loadgen/BenchClient.ts"
 import type { ServerKind } from "../results.ts"
 import type { Rig } from "../rig.ts"
 import type { LadderPlan, StepPlan } from "./steps.ts"
 
-export type ScenarioName = "fanout" | "unicast" | "command" | "storm" | "replay" | "publish" | "http" | "hold" | "runs"
+export type ScenarioName =
+  | "fanout"
+  | "sse-fanout"
+  | "unicast"
+  | "command"
+  | "storm"
+  | "replay"
+  | "publish"
+  | "http"
+  | "hold"
+  | "runs"
 
 export const scenarioNames: ReadonlyArray<ScenarioName> = [
   "fanout",
+  "sse-fanout",
   "unicast",
   "command",
   "storm",
@@ -59,3 +71,6 @@ export interface Context {
 
 export const label = (spec: Spec): string =>
   `${spec.scenario} ${spec.server}${spec.server === "tidings" ? `/${spec.transport}` : ""} ${spec.clients > 0 ? `${spec.clients} clients` : ""}`.trim()
+
+/** The clients a spec's load generators hold: SSE readers for `sse-fanout`, else the server's own kind. */
+export const clientKindOf = (spec: Spec): ClientKind => (spec.scenario === "sse-fanout" ? "sse" : spec.server)

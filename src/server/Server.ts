@@ -228,7 +228,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       }
       if (draining)
         return refused(503, { error: "draining", message: "server is shutting down; connect to another node" })
-      if (connections.size >= limits.maxConnections) {
+      if (connections.size + sse.size >= limits.maxConnections) {
         return refused(503, {
           error: "server_full",
           message: `server is at its limit of ${limits.maxConnections} connections`
@@ -300,7 +300,40 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         return total
       }
     })
-    const sse = new Sse.SseStreams({ transport, codec, auth, limits, timing, stats, run: (effect) => fork(effect) })
+    const sse: Sse.SseStreams = new Sse.SseStreams({
+      transport,
+      codec,
+      auth,
+      limits,
+      timing,
+      stats,
+      run: (effect) => fork(effect),
+      // a stream takes a connection's place in the limits
+      admit: (user) => {
+        if (draining)
+          return { status: 503, error: "draining", message: "server is shutting down; connect to another node" }
+        if (connections.size + sse.size >= limits.maxConnections) {
+          return {
+            status: 503,
+            error: "server_full",
+            message: `server is at its limit of ${limits.maxConnections} connections`
+          }
+        }
+        if (user === null) return undefined
+        const count = (perUser.get(user) ?? 0) + 1
+        if (count > limits.maxConnectionsPerUser) {
+          return { status: 429, error: "too_many_connections", message: "too many connections for this user" }
+        }
+        perUser.set(user, count)
+        return undefined
+      },
+      released: (user) => {
+        if (user === null) return
+        const count = (perUser.get(user) ?? 1) - 1
+        if (count <= 0) perUser.delete(user)
+        else perUser.set(user, count)
+      }
+    })
     const httpHandler = HttpRoutes.make({
       sse,
       presence,
