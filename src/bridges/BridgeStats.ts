@@ -1,12 +1,12 @@
 /**
- * What each bridge counts — messages appended, answered as duplicates, dead-lettered (by reason kind), failed
- * appends — and whether it is connected; registered as Prometheus metrics (`tidings_bridge_*`) at scrape time and
+ * What each bridge counts — messages appended, answered as duplicates, dead-lettered, dead letters that could not
+ * be stored, failed append attempts — and whether it is connected; registered as Prometheus metrics (`tidings_bridge_*`) at scrape time and
  * read by readiness.
  */
 import { Gauge, type Registry } from "prom-client"
 import * as Scraped from "../server/http/ScrapedMetrics.ts"
 
-export type Outcome = "appended" | "duplicate" | "dead_lettered" | "append_failed"
+export type Outcome = "appended" | "duplicate" | "dead_lettered" | "dead_letter_failed" | "append_failed"
 
 export class BridgeStats {
   readonly outcomes = new Map<Outcome, number>()
@@ -27,7 +27,7 @@ export class BridgeStats {
 
 /** Registers every bridge's counters and connection state in `registry`. */
 export const register = (registry: Registry, bridges: ReadonlyArray<BridgeStats>): void => {
-  for (const outcome of ["appended", "duplicate", "dead_lettered", "append_failed"] as const) {
+  for (const outcome of ["appended", "duplicate", "dead_lettered", "dead_letter_failed", "append_failed"] as const) {
     Scraped.labelled(
       registry,
       `tidings_bridge_${outcome}_total`,

@@ -79,6 +79,8 @@ export class Ingest {
         ),
         Effect.tapError(() => Effect.sync(() => this.env.stats.count("append_failed"))),
         Effect.retry({
+          // a refusal that will not pass on retry (Redis refused the command) is dead-lettered at once
+          while: (error: TransportError) => error.retryable,
           schedule: Schedule.min([Schedule.exponential("50 millis", 2), Schedule.spaced("2 seconds")]).pipe(
             Schedule.upTo({ duration: Duration.millis(this.env.appendRetryMs) })
           )
@@ -93,12 +95,17 @@ export class Ingest {
   }
 
   private dead(text: string, reason: string, origin: string): Promise<IngestOutcome> {
-    this.env.stats.count("dead_lettered")
     return this.env.runPromise(
       Effect.logWarning(`tidings bridge ${this.env.stats.name}: dead-lettered a message: ${reason}`).pipe(
         Effect.andThen(this.env.deadLetter(text, reason, origin)),
+        Effect.tap(() => Effect.sync(() => this.env.stats.count("dead_lettered"))),
+        // counted apart: a bridge that acknowledges its broker must not do so for this message (AmqpBridge.ts)
         Effect.catchCause((cause) =>
-          Effect.logError(`tidings bridge ${this.env.stats.name}: could not dead-letter a message`, cause)
+          Effect.sync(() => this.env.stats.count("dead_letter_failed")).pipe(
+            Effect.andThen(
+              Effect.logError(`tidings bridge ${this.env.stats.name}: could not dead-letter a message`, cause)
+            )
+          )
         ),
         Effect.as("dead_lettered" as const)
       )

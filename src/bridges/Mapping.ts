@@ -82,7 +82,9 @@ export const map = (spec: MappingSpec, text: string, source: MessageSource): Map
   }
   const data = spec.data === undefined ? body : fieldAt(body, spec.data.field)
   if (data === undefined) return { ok: false, reason: `the message has no data field ${spec.data?.field}` }
-  const id = spec.id === undefined ? source.brokerId : scalar(fieldAt(body, spec.id.field))
+  // an empty id is no id: as an idempotency key it would make every later message of the channel a duplicate
+  const rawId = spec.id === undefined ? source.brokerId : scalar(fieldAt(body, spec.id.field))
+  const id = rawId === "" ? undefined : rawId
   if (spec.id !== undefined && id === undefined) {
     return { ok: false, reason: `the message has no id in field ${spec.id.field}` }
   }

@@ -4,12 +4,20 @@
  * Layout. One stream (`stream`, default "TIDINGS") captures `<subjectPrefix>.*`; channel `c` is the subject
  * `<subjectPrefix>.<base64url(c)>` (nats/codec.ts — any channel name is safe and reversible). Session cursors
  * live in a KV bucket (`KV_<cursorBucket>`, one key per session and channel, max age = cursorTtlMs), presence in
- * another (`KV_<stream>_presence`, nats/Presence.ts). The streams are created or verified at start-up (nats/streams.ts): file storage and 1 replica by default
- * (`storage`, `replicas`); the channel stream keeps `streamRetention.maxEntries` messages per subject and drops
+ * another (`KV_<stream>_presence`, nats/Presence.ts). The streams are created or verified at start-up (nats/streams.ts): file storage, and 3
+ * replicas on a cluster of three or more servers, 1 otherwise (`storage`, `replicas`); the channel stream keeps `streamRetention.maxEntries` messages per subject and drops
  * messages older than `streamRetention.maxAgeMs`, with a duplicate window of `idempotencyWindowMs`.
  * Durability is the server's: by default nats-server syncs file stores to disk on a timer (every 2 minutes), not
  * on every acknowledged write, so a machine crash (not a process crash) can lose recent entries of a
- * single-replica stream; use `replicas: 3` on a cluster where that matters (see nats-server#6888).
+ * single-replica stream; on a cluster the default of 3 replicas keeps an acknowledged entry on a quorum of two
+ * servers (see nats-server#6888).
+ *
+ * Clusters. `servers` lists seed URLs; nats.js learns the others from the server and reconnects to any of them.
+ * A publish goes to the stream's leader: while a new leader is elected (nats-server waits 4–9 s for a silent
+ * leader before electing another) appends fail with a retryable `TransportError` (no responders, or a timeout)
+ * and succeed again afterwards; an append retried with the same idempotency key is stored once, since the new
+ * leader rebuilds the duplicate window from the replicated messages. When a leader is elected the live consumer
+ * is replaced (nats/LiveFeed.ts), as after a reconnect.
  *
  * Positions (the same contract as Memory.ts and Redis.ts). JetStream's stream sequence is global, not
  * contiguous per subject, so it is never exposed. Each message carries its channel offset and epoch in headers;
@@ -91,8 +99,13 @@ export interface NatsTransportOptions extends TransportOptions {
   readonly streamRetention?: Retention
   /** Storage of both streams when the transport creates them (default "file"). */
   readonly storage?: "file" | "memory"
-  /** Replicas of both streams when the transport creates them (default 1; 3 on a cluster for durability). */
-  readonly replicas?: number
+  /**
+   * Replicas of the three streams (channel logs, cursors, presence) when the transport creates them. Default
+   * "auto": 3 when the server it connects to announces a cluster of three or more servers (the client URLs of the
+   * cluster in its INFO, `connect_urls`), 1 otherwise. The count of an existing stream is left as it is (a warning
+   * is logged when it differs); start every node with the same value.
+   */
+  readonly replicas?: number | "auto"
   /** Bound on every request to the server, in milliseconds (default 5000). */
   readonly requestTimeoutMs?: number
   /** Bound on connecting at start-up, in milliseconds (default 5000). */
@@ -132,7 +145,6 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const prefix = options.subjectPrefix ?? "tidings"
     const bucket = options.cursorBucket ?? `${stream}_cursors`
     const timeoutMs = options.requestTimeoutMs ?? 5000
-    const storage = { storage: options.storage ?? "file", replicas: options.replicas ?? 1 } as const
     const streamRetention = options.streamRetention ?? defaultRetention
     if (!validName.test(stream)) return yield* invalid(`invalid NATS stream name ${JSON.stringify(stream)}`)
     if (!validName.test(bucket)) return yield* invalid(`invalid NATS KV bucket name ${JSON.stringify(bucket)}`)
@@ -164,6 +176,8 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       }),
       (connection) => Effect.promise(() => shutdown(connection))
     )
+    const replicas = yield* resolveReplicas(options.replicas, nc)
+    const storage = { storage: options.storage ?? "file", replicas } as const
     if ((options.fastParser ?? true) && !installFastParser(nc)) {
       report(
         "tidings nats: keeping nats.js's protocol parser",
@@ -219,10 +233,25 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       subjects: presenceSubjects(presenceBucket),
       maxAgeMs: 24 * 60 * 60 * 1000
     })
-    const created = (yield* setUp(channelSpec)).created
-    yield* setUp(cursorSpec)
-    yield* setUp(presenceSpec)
+    const channelInfo = yield* setUp(channelSpec)
+    const created = channelInfo.created
+    for (const info of [channelInfo, yield* setUp(cursorSpec), yield* setUp(presenceSpec)]) {
+      if (info.config.num_replicas !== replicas) {
+        report(
+          `tidings nats: stream ${info.config.name} has ${info.config.num_replicas} replica(s), the transport was configured with ${replicas}; existing streams keep theirs (change it with \`nats stream edit ${info.config.name} --replicas ${replicas}\`)`,
+          ""
+        )
+      }
+    }
 
+    if (channelInfo.config.num_replicas > 1) {
+      // followers answer direct gets while the stream elects a leader (appends re-read their channel's last message
+      // that way, not with the leader-only lookup that hangs meanwhile); nothing answers one for a missing stream
+      const directJsm = yield* Effect.promise(() =>
+        jetstreamManager(nc, { timeout: Math.min(1000, timeoutMs), checkAPI: false })
+      )
+      link.directLast = (subject) => directJsm.direct.getMessage(stream, { last_by_subj: subject })
+    }
     const pager = new Pager(link)
     yield* Effect.addFinalizer(() => Effect.sync(() => pager.closeAll()))
     const log = new ChannelLog(link, pager, { retention: resolved.retention })
@@ -243,6 +272,15 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${stream}`, {
       callback: (error, message) => {
         if (error !== null) return
+        if (message.subject.includes(".STREAM.LEADER_ELECTED.")) {
+          // A cluster moved the stream to another server: the node's consumer (and kept pagers) may have gone with
+          // the old one. Start a fresh live consumer after the last message dispatched, and read tops again.
+          log.invalidateAll()
+          feed.resume()
+          // publishes sent to the old leader are never answered: fail them now (retryable) instead of at the timeout
+          publisher.failStale(500)
+          return
+        }
         const created = message.subject.includes(".STREAM.CREATED.")
         if (!created && !message.subject.includes(".STREAM.DELETED.")) return
         // Forget cached sequences now, before the next append relies on one. A deleted stream is re-created
@@ -284,6 +322,28 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
     return transport
   })
 
+/**
+ * `replicas` as given, or for "auto" (the default) 3 when the server announces a cluster of three or more servers
+ * in its INFO (`cluster` names it, `connect_urls` lists the client URLs of the servers it is routed to, itself
+ * included), 1 otherwise.
+ */
+const resolveReplicas = (
+  replicas: number | "auto" | undefined,
+  nc: NatsConnection
+): Effect.Effect<number, TransportError> => {
+  if (typeof replicas === "number") {
+    return Number.isInteger(replicas) && replicas >= 1 && replicas <= 5
+      ? Effect.succeed(replicas)
+      : Effect.fail(invalid(`invalid NATS stream replicas ${replicas}: an integer from 1 to 5`))
+  }
+  return Effect.sync(() => clusterReplicas(nc.info))
+}
+
+/** 3 for a server that announces a cluster of three or more servers, 1 otherwise. */
+export const clusterReplicas = (
+  info: { readonly cluster?: string; readonly connect_urls?: Array<string> } | undefined
+) => (info?.cluster !== undefined && (info.connect_urls?.length ?? 0) >= 3 ? 3 : 1)
+
 /** Whether the server answers a PING within `ms`. */
 const roundTrip = (nc: NatsConnection, ms: number): Promise<boolean> => {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -304,8 +364,8 @@ export const layer = (options: NatsTransportOptions = {}): Layer.Layer<Transport
 
 /**
  * The NATS transport configured from the environment: `NATS_URL` (default nats://127.0.0.1:4222, several
- * URLs separated by commas), `NATS_STREAM` and `NATS_SUBJECT_PREFIX` (defaults as in `make`). Other options
- * come from `options`.
+ * URLs separated by commas), `NATS_STREAM`, `NATS_SUBJECT_PREFIX` and `NATS_REPLICAS` (a number, or "auto"; these
+ * win over `options`, defaults as in `make`). Other options come from `options`.
  */
 export const layerConfig = (
   options: Omit<NatsTransportOptions, "servers" | "url"> = {}
@@ -318,11 +378,14 @@ export const layerConfig = (
       const subjectPrefix = yield* Config.String("NATS_SUBJECT_PREFIX").pipe(
         Config.withDefault(options.subjectPrefix ?? "tidings")
       )
+      const replicasText = yield* Config.String("NATS_REPLICAS").pipe(Config.withDefault(""))
+      const replicas =
+        replicasText === "" || replicasText === "auto" ? (options.replicas ?? "auto") : Number(replicasText)
       const servers = url
         .split(",")
         .map((s) => s.trim())
         .filter((s) => s.length > 0)
-      return yield* make({ ...options, servers, stream, subjectPrefix })
+      return yield* make({ ...options, servers, stream, subjectPrefix, replicas })
     })
   )
 

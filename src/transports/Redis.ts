@@ -28,7 +28,11 @@
  *   way may or may not have been applied: retry it with the same idempotency key. The connections reconnect by
  *   themselves (backoff up to `reconnectMaxDelayMs`); `healthy` is false meanwhile.
  *
- * It does not support Redis Cluster or Sentinel yet (the keys already share a hash tag per channel).
+ * - Sentinel: with `sentinels`, ioredis asks them for the primary and follows failovers. Replication is
+ *   asynchronous, so a failover can lose appends the old primary acknowledged, unless `replicatedAcks` makes every
+ *   append wait (`WAIT`) for a replica first (docs/guarantees.md says what each mode can lose).
+ *
+ * It does not support Redis Cluster (the keys already share a hash tag per channel, but it is untested).
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Config, Effect, Layer, Option, Redacted, type Scope } from "effect"
@@ -54,8 +58,26 @@ import {
 } from "./Transport.ts"
 
 export interface RedisTransportOptions extends TransportOptions {
-  /** `redis://[user:password@]host:port[/db]` (`rediss://` for TLS). */
-  readonly url: string | Redacted.Redacted<string>
+  /**
+   * `redis://[user:password@]host:port[/db]` (`rediss://` for TLS). Required without `sentinels`; with them, only
+   * its user, password and database are used (e.g. `redis://:secret@sentinel/0`).
+   */
+  readonly url?: string | Redacted.Redacted<string>
+  /**
+   * Redis Sentinel: the sentinels to ask for the current primary of `sentinelName` (ioredis's sentinel support).
+   * After a failover both connections reconnect to the new primary by themselves.
+   */
+  readonly sentinels?: ReadonlyArray<{ readonly host: string; readonly port: number }>
+  /** The name the sentinels monitor the primary under (default "mymaster"). */
+  readonly sentinelName?: string
+  /**
+   * "Acknowledged means replicated": after every append script, `WAIT <replicas> <timeoutMs>`; an append is
+   * acknowledged only once that many replicas have it, and fails with a retryable TransportError when fewer
+   * confirm in time (the entry may then be on the primary only: retry with the same idempotency key). Default
+   * off (`replicas: 0`): Redis replicates asynchronously, and a failover can lose acknowledged appends.
+   * `timeoutMs` (default 1000) must be below `commandTimeoutMs`.
+   */
+  readonly replicatedAcks?: { readonly replicas: number; readonly timeoutMs?: number }
   /**
    * Prefix of every key and pub/sub channel of this transport (default `"tidings:"`). Use one per deployment
    * sharing a Redis, and one per test. Must not contain `{` or `}`.
@@ -116,7 +138,10 @@ const asString = (u: unknown): string => {
 export const make = (options: RedisTransportOptions): Effect.Effect<TransportShape, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
     const resolved = resolveOptions(options)
-    const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    const url = (Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url) ?? ""
+    if (url === "" && options.sentinels === undefined) {
+      return yield* new TransportError({ message: "the Redis transport needs a url or sentinels", retryable: false })
+    }
     const keyPrefix = options.keyPrefix ?? defaultKeyPrefix
     if (/[{}]/.test(keyPrefix)) {
       return yield* new TransportError({
@@ -128,6 +153,14 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     const reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 1000
     const metaTtlMs = options.metaTtlMs ?? 7 * 24 * 60 * 60 * 1000
     const healthTimeoutMs = options.healthTimeoutMs ?? 500
+    const waitReplicas = Math.max(0, Math.floor(options.replicatedAcks?.replicas ?? 0))
+    const waitTimeoutMs = options.replicatedAcks?.timeoutMs ?? 1000
+    if (waitReplicas > 0 && !(waitTimeoutMs > 0 && waitTimeoutMs < commandTimeoutMs)) {
+      return yield* new TransportError({
+        message: `Redis replicatedAcks.timeoutMs (${waitTimeoutMs}) must be above 0 and below commandTimeoutMs (${commandTimeoutMs})`,
+        retryable: false
+      })
+    }
 
     const services = yield* Effect.context<never>()
     const runFork = Effect.runForkWith(services)
@@ -137,8 +170,10 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
     }
 
     let feed: LiveFeed.LiveFeed | undefined
-    const { client, subscriber, toTransportError } = yield* Connections.open({
+    const { client, subscriber, toTransportError, safeUrl } = yield* Connections.open({
       url,
+      ...(options.sentinels !== undefined ? { sentinels: options.sentinels } : {}),
+      ...(options.sentinelName !== undefined ? { sentinelName: options.sentinelName } : {}),
       commandTimeoutMs,
       reconnectMaxDelayMs,
       log,
@@ -195,6 +230,17 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         args.push(Codec.encodeHeader(now, publication), publication.data, record)
       }
       const reply = await evalScript(Scripts.append, scriptKeys, args)
+      if (waitReplicas > 0) {
+        // WAIT counts the replicas that acknowledged every write this connection made so far, this script's too
+        // (also when it only found idempotency records: a retry waits for the first append's replication).
+        const replicated = await client.wait(waitReplicas, waitTimeoutMs)
+        if (replicated < waitReplicas) {
+          throw new TransportError({
+            message: `Redis append on ${safeUrl}: ${replicated} of ${waitReplicas} replica(s) confirmed it within ${waitTimeoutMs} ms; it may be stored on the primary only, retry it with the same idempotency key`,
+            retryable: true
+          })
+        }
+      }
       if (!isArray(reply) || reply.length !== batch.length + 1) {
         throw new UnexpectedReply("append returned no epoch and result per entry")
       }
@@ -410,8 +456,10 @@ export const layer = (options: RedisTransportOptions): Layer.Layer<Transport, Tr
   Layer.effect(Transport, make(options))
 
 /**
- * The Redis transport configured from the environment: `REDIS_URL` (required) and `REDIS_KEY_PREFIX` (optional;
- * `options.keyPrefix` wins, default `"tidings:"`).
+ * The Redis transport configured from the environment: `REDIS_URL` (required unless `REDIS_SENTINELS` is set),
+ * `REDIS_KEY_PREFIX` (optional; `options.keyPrefix` wins, default `"tidings:"`), `REDIS_SENTINELS`
+ * (`host:port,host:port,…`) with `REDIS_SENTINEL_NAME` (default "mymaster"), and `REDIS_WAIT_REPLICAS` /
+ * `REDIS_WAIT_TIMEOUT_MS` for `replicatedAcks` (default 0: off).
  */
 export const layerConfig = (
   options: Omit<RedisTransportOptions, "url"> = {}
@@ -419,11 +467,34 @@ export const layerConfig = (
   Layer.effect(
     Transport,
     Effect.gen(function* () {
-      const url = yield* Config.Redacted("REDIS_URL")
+      const sentinelList = yield* Config.String("REDIS_SENTINELS").pipe(Config.withDefault(""))
+      const sentinels = sentinelList
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+        .map((s) => {
+          const colon = s.lastIndexOf(":")
+          return colon < 0 ? { host: s, port: 26379 } : { host: s.slice(0, colon), port: Number(s.slice(colon + 1)) }
+        })
+      const url =
+        sentinels.length > 0
+          ? Option.getOrUndefined(yield* Config.option(Config.Redacted("REDIS_URL")))
+          : yield* Config.Redacted("REDIS_URL")
       const keyPrefix = yield* Config.option(Config.String("REDIS_KEY_PREFIX"))
+      const sentinelName = yield* Config.String("REDIS_SENTINEL_NAME").pipe(
+        Config.withDefault(options.sentinelName ?? "mymaster")
+      )
+      const waitReplicas = yield* Config.Number("REDIS_WAIT_REPLICAS").pipe(
+        Config.withDefault(options.replicatedAcks?.replicas ?? 0)
+      )
+      const waitTimeoutMs = yield* Config.Number("REDIS_WAIT_TIMEOUT_MS").pipe(
+        Config.withDefault(options.replicatedAcks?.timeoutMs ?? 1000)
+      )
       return yield* make({
         ...options,
-        url,
+        ...(url !== undefined ? { url } : {}),
+        ...(sentinels.length > 0 ? { sentinels, sentinelName } : {}),
+        ...(waitReplicas > 0 ? { replicatedAcks: { replicas: waitReplicas, timeoutMs: waitTimeoutMs } } : {}),
         keyPrefix: options.keyPrefix ?? Option.getOrElse(keyPrefix, () => defaultKeyPrefix)
       })
     })

@@ -42,6 +42,12 @@ describe("bridge mapping", () => {
     expect(reason('{"requestId":"r","data":{}}')).toContain("no event name in field type")
     expect(reason('{"requestId":"r","type":"a"}')).toContain("no data field data")
     expect(reason('{"requestId":"r","type":"a","data":null}')).toBe("mapped")
+    // an empty id is no id (as an idempotency key it would swallow every later message)
+    const withId = { ...spec, id: { field: "seq" } }
+    const empty = map(withId, '{"requestId":"r","type":"a","data":1,"seq":""}', { captures: [] })
+    expect(empty.ok ? "mapped" : empty.reason).toContain("no id in field seq")
+    const brokerEmpty = map(spec, '{"requestId":"r","type":"a","data":1}', { captures: [], brokerId: "" })
+    expect(brokerEmpty.ok && brokerEmpty.value.id).toBeUndefined()
   })
 
   it("captures the wildcards of a Redis pattern", () => {

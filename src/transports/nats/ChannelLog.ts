@@ -174,6 +174,7 @@ export class ChannelLog {
     const subject = this.link.subject(channel)
     const body = encodeBody(publication)
     const msgId = idempotencyKey === undefined ? undefined : msgIdOf(channel, idempotencyKey)
+    const started = performance.now()
     for (let attempt = 1; ; attempt++) {
       if (!state.known) await this.refresh(channel, state)
       const epoch = state.epoch === "" ? newEpoch() : state.epoch
@@ -184,7 +185,7 @@ export class ChannelLog {
         ack = await this.link.call(() => this.link.publisher.publish(subject, body, headers))
       } catch (error) {
         state.known = false
-        if (attempt < this.maxAttempts && (await this.retryable(error, attempt))) continue
+        if (attempt < this.maxAttempts && (await this.retryable(error, attempt, started))) continue
         throw this.link.toTransportError(error)
       }
       // The stream checks the message id before the expected sequence: a duplicate appended nothing.
@@ -205,6 +206,7 @@ export class ChannelLog {
   }
 
   private async createEpochQueued(channel: string, state: ChannelState, now: number): Promise<Position> {
+    const started = performance.now()
     for (let attempt = 1; ; attempt++) {
       await this.refresh(channel, state)
       if (state.epoch !== "") return { epoch: state.epoch, offset: state.offset }
@@ -215,7 +217,7 @@ export class ChannelLog {
         ack = await this.link.call(() => this.link.publisher.publish(this.link.subject(channel), Empty, headers))
       } catch (error) {
         state.known = false
-        if (attempt < this.maxAttempts && (await this.retryable(error, attempt))) continue
+        if (attempt < this.maxAttempts && (await this.retryable(error, attempt, started))) continue
         throw this.link.toTransportError(error)
       }
       state.epoch = epoch
@@ -226,14 +228,21 @@ export class ChannelLog {
   }
 
   /** Whether a failed conditional publish is worth another attempt (after recovering what made it fail). */
-  private async retryable(error: unknown, attempt: number): Promise<boolean> {
+  private async retryable(error: unknown, attempt: number, started: number): Promise<boolean> {
     if (isWrongLastSequence(error)) {
       // Another node won the race for this offset. Spread the retries of nodes hammering one channel.
       if (attempt > 2) await sleep(Math.random() * Math.min(100, 2 ** attempt))
       return true
     }
     if (isNoStream(error) && this.link.connected) {
-      await this.link.recoverStream()
+      // No responders: the stream is gone (re-create it), or, on a cluster, it has no leader right now (nats-server
+      // waits 4–9 s for a silent leader before electing another), and then asking for its info hangs until the
+      // timeout. So start the check but do not wait on it for long: publish again after a short pause, for up
+      // to the request timeout, and the append goes through as soon as a leader is elected.
+      const recovering = this.link.recoverStream()
+      recovering.catch(() => {})
+      if (performance.now() - started >= this.link.config.timeoutMs) return false
+      await Promise.race([recovering, sleep(Math.min(25 * attempt, 250))])
       return true
     }
     if (error instanceof JetStreamApiError && error.status >= 500 && attempt <= 3) {
@@ -245,7 +254,7 @@ export class ChannelLog {
   }
 
   private async refresh(channel: string, state: ChannelState): Promise<void> {
-    const last = await this.last(channel)
+    const last = await this.lookup.lastForAppend(channel)
     state.epoch = last?.epoch ?? ""
     state.offset = last?.offset ?? 0
     state.seq = last?.seq ?? 0

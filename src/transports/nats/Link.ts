@@ -7,7 +7,13 @@
  * rejects requests in flight the moment it drops. Connecting, reconnecting and the stream's lifecycle are
  * Nats.ts's; this file only reacts to what it is told (`disconnected`, `reconnected`).
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StoredMsg
+} from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { TransportError } from "../Transport.ts"
 import { channelToken } from "./codec.ts"
@@ -30,6 +36,11 @@ export class Link {
   private readonly inFlight = new Set<(error: TransportError) => void>()
   /** Re-creates the stream when it was deleted under us; installed by Nats.ts. */
   recoverStream: () => Promise<void> = () => Promise.resolve()
+  /**
+   * A subject's last message by direct get, which every replica answers (StreamLookup.lastForAppend); installed by
+   * Nats.ts for a replicated stream, with a short timeout: nothing answers a direct get for a missing stream.
+   */
+  directLast: ((subject: string) => Promise<StoredMsg | null>) | undefined = undefined
 
   constructor(
     readonly nc: NatsConnection,

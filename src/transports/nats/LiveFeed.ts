@@ -17,6 +17,14 @@
  * instead of relying on nats.js to recover its own. nats.js 3.4's ordered consumer stalls after a server
  * restart: it re-creates itself, but its first pull then asks for 0 messages (the pending count of the pull lost
  * with the old server is never cleared), and it only recovers after two missed idle heartbeats (30 s).
+ *
+ * On a cluster the connection can stay up while the consumer's server goes away: the stream's leader was killed
+ * or paused, or the server hosting the (single-replica, in-memory) consumer was. So the same fresh start happens
+ * when the stream elects a new leader (Nats.ts watches the advisory and calls `resume`) and when the consumer
+ * missed two idle heartbeats: pulls expire after `pullExpiresMs` (default 4 s), heartbeats come every half of
+ * that, so a silent consumer is replaced about 4 s after it went quiet. A new consumer starts after the last
+ * message dispatched; anything the old one still delivers is ignored (generation), so nothing is delivered twice
+ * or out of order, and the offset checks below would catch it if it were.
  */
 import { type ConsumerMessages, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import type { Position } from "../../protocol/Position.ts"
@@ -30,6 +38,8 @@ export interface LiveFeedOptions {
   readonly fillBatch?: number
   /** Messages the consumer asks for per pull (default 1000). */
   readonly pullBatch?: number
+  /** How long one pull waits on the server (default 4000 ms, at least 1000); idle heartbeats every half of it. */
+  readonly pullExpiresMs?: number
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -48,6 +58,7 @@ export class LiveFeed {
   private nextSeq = 1
   private readonly fillBatch: number
   private readonly pullBatch: number
+  private readonly pullExpiresMs: number
 
   constructor(
     private readonly link: Link,
@@ -58,6 +69,7 @@ export class LiveFeed {
   ) {
     this.fillBatch = options.fillBatch ?? 500
     this.pullBatch = options.pullBatch ?? 1000
+    this.pullExpiresMs = Math.max(1000, options.pullExpiresMs ?? 4000)
   }
 
   /** Registers a listener; resolves once it will receive every entry appended from now on. Returns its release. */
@@ -180,16 +192,34 @@ export class LiveFeed {
     }
     const messages = await consumer.consume({
       max_messages: this.pullBatch,
+      expires: this.pullExpiresMs,
       callback: (message) => {
         if (generation !== this.generation) return
         this.nextSeq = message.seq + 1
         this.dispatch(message)
       }
     })
+    void this.watch(messages, generation)
     const previous = this.messages
     this.messages = messages
     if (previous !== undefined) previous.close().catch(() => {})
     if (generation !== this.generation) messages.close().catch(() => {})
+  }
+
+  /** Replaces the consumer when it went silent: two idle heartbeats missed (its server is gone or frozen). */
+  private async watch(messages: ConsumerMessages, generation: number): Promise<void> {
+    try {
+      for await (const status of messages.status()) {
+        if (generation !== this.generation || this.closed) return
+        if (status.type === "heartbeats_missed" && status.count >= 2 && this.link.connected) {
+          this.report("tidings nats live feed: the consumer missed its heartbeats; starting a fresh one", status)
+          this.reopen()
+          return
+        }
+      }
+    } catch {
+      // the iterator ends with the consumer
+    }
   }
 
   private dispatch(message: JsMsg): void {

@@ -99,6 +99,24 @@ export class Publisher {
     })
   }
 
+  /**
+   * Fails, as timed out, every publish sent more than `olderThanMs` ago and still unanswered: called when a stream
+   * elected a new leader, since a publish that reached the old one will never be answered (an ack takes
+   * milliseconds). The caller retries; with an idempotency key the retry is stored once.
+   */
+  failStale(olderThanMs: number): void {
+    if (this.waiting.size === 0) return
+    const sentBefore = performance.now() - olderThanMs
+    let error: Error | undefined
+    for (const [token, waiting] of this.waiting) {
+      // insertion order is send order
+      if (waiting.deadline - this.timeoutMs > sentBefore) return
+      this.waiting.delete(token)
+      error ??= new NamedError("TimeoutError", "no publish ack before the stream elected a new leader")
+      waiting.reject(error)
+    }
+  }
+
   close(): void {
     clearInterval(this.sweeper)
     if (!this.nc.isClosed()) this.subscription.unsubscribe()

@@ -19,6 +19,27 @@ export class StreamLookup {
   }
 
   /**
+   * The channel's newest message as any replica of the stream knows it (a direct get, which followers answer too),
+   * falling back to `last` when that fails. May be slightly behind on a follower: only for what is checked anyway —
+   * the expected last sequence of a conditional append (a stale one is refused, and the append re-reads). It keeps
+   * appends from waiting the request timeout on a lookup while a cluster elects the stream's new leader, when the
+   * leader-only lookups hang. Only on a replicated stream (`Link.directLast`): elsewhere it is `last`.
+   */
+  async lastForAppend(channel: string): Promise<Stored | undefined> {
+    const direct = this.link.directLast
+    if (direct === undefined) return this.last(channel)
+    let message: StoredMsg | null
+    try {
+      message = await this.link.call(() => direct(this.link.subject(channel)))
+    } catch (error) {
+      // unanswered: the server this node talks to is frozen or cut off, and the leader lookup would wait longer
+      if (error instanceof Error && error.name === "TimeoutError") throw this.link.toTransportError(error)
+      return this.last(channel)
+    }
+    return this.decodeOrFail(channel, message)
+  }
+
+  /**
    * The first message of the channel at or after `offset` (the message at `offset` itself unless it is gone),
    * given the channel's newest message.
    */

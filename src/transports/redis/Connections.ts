@@ -29,7 +29,11 @@ export const describeUrl = (url: string): string => {
 }
 
 export interface ConnectionsOptions {
+  /** The server's URL; with `sentinels`, only its user, password and database are used. */
   readonly url: string
+  /** Sentinels to ask for the primary of `sentinelName` (ioredis's sentinel support), instead of `url`'s host. */
+  readonly sentinels?: ReadonlyArray<{ readonly host: string; readonly port: number }>
+  readonly sentinelName?: string
   readonly commandTimeoutMs: number
   readonly reconnectMaxDelayMs: number
   readonly log: (level: "warn" | "info", message: string) => void
@@ -47,8 +51,28 @@ export interface Connections {
 
 export const open = (options: ConnectionsOptions): Effect.Effect<Connections, TransportError, Scope.Scope> =>
   Effect.gen(function* () {
-    const { url, commandTimeoutMs, reconnectMaxDelayMs, log } = options
-    const safeUrl = describeUrl(url)
+    const { url, commandTimeoutMs, reconnectMaxDelayMs, log, sentinels } = options
+    const sentinelName = options.sentinelName ?? "mymaster"
+    const safeUrl =
+      sentinels === undefined
+        ? describeUrl(url)
+        : `the primary of ${sentinelName} (sentinels ${sentinels.map((s) => `${s.host}:${s.port}`).join(",")})`
+    /** With sentinels: the URL's credentials and database, the address asked from the sentinels. */
+    const sentinelOptions = () => {
+      const parsed = url === "" ? undefined : new URL(url)
+      const db = parsed === undefined ? 0 : Number(parsed.pathname.slice(1) || "0")
+      return {
+        sentinels: sentinels!.map((s) => ({ host: s.host, port: s.port })),
+        name: sentinelName,
+        role: "master" as const,
+        // hear +switch-master from the sentinels at once instead of waiting for the old primary's socket to fail
+        failoverDetector: true,
+        sentinelRetryStrategy: (attempt: number) => Math.min(100 * attempt, reconnectMaxDelayMs),
+        ...(parsed?.username ? { username: decodeURIComponent(parsed.username) } : {}),
+        ...(parsed?.password ? { password: decodeURIComponent(parsed.password) } : {}),
+        ...(Number.isInteger(db) ? { db } : {})
+      }
+    }
     const connectionOptions = (name: string) => ({
       lazyConnect: true,
       connectionName: name,
@@ -91,10 +115,14 @@ export const open = (options: ConnectionsOptions): Effect.Effect<Connections, Tr
     }
 
     const [client, subscriber] = yield* Effect.acquireRelease(
-      Effect.sync(() => [
-        new Redis(url, connectionOptions("tidings")),
-        new Redis(url, connectionOptions("tidings-live"))
-      ]),
+      Effect.sync(() =>
+        sentinels === undefined
+          ? [new Redis(url, connectionOptions("tidings")), new Redis(url, connectionOptions("tidings-live"))]
+          : [
+              new Redis({ ...connectionOptions("tidings"), ...sentinelOptions() }),
+              new Redis({ ...connectionOptions("tidings-live"), ...sentinelOptions() })
+            ]
+      ),
       (connections) =>
         Effect.sync(() => {
           closing = true
@@ -109,7 +137,9 @@ export const open = (options: ConnectionsOptions): Effect.Effect<Connections, Tr
       new TransportError({
         message:
           `cannot reach Redis at ${safeUrl}: ${errorMessage(cause)}. ` +
-          "Check the URL (REDIS_URL) and that Redis is running and reachable from this node.",
+          (sentinels === undefined
+            ? "Check the URL (REDIS_URL) and that Redis is running and reachable from this node."
+            : "Check REDIS_SENTINELS and REDIS_SENTINEL_NAME, and that the sentinels know a primary by that name."),
         retryable: true
       })
 

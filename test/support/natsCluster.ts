@@ -1,0 +1,233 @@
+/**
+ * Starts a private 3-node (or n-node) `nats-server` cluster with JetStream for tests: every server has a free
+ * client port and a free cluster port on 127.0.0.1, its own temporary store directory, a server name
+ * (`n0`, `n1`, …, which JetStream reports as a stream's leader), one `--cluster_name` and `--routes` to every
+ * other member. Each server can be killed (SIGKILL), stopped (SIGTERM), paused (SIGSTOP) and resumed (SIGCONT),
+ * and restarted on the same ports with the same store directory. `ready` waits until JetStream answers (a meta
+ * leader is elected). It never touches a system NATS. Finding the binary is requireBinary.ts's.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connect } from "@nats-io/transport-node"
+import { freePort } from "./freePort.ts"
+
+export interface ClusterMember {
+  /** Server name (`n0`, `n1`, …): what `$JS.API.STREAM.INFO` reports as `cluster.leader`. */
+  readonly name: string
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  readonly clusterPort: number
+  readonly storeDir: string
+  /** Process id of the current process (-1 when not running). */
+  readonly pid: () => number
+  readonly running: () => boolean
+  /** SIGKILL, waits for the exit; the store directory is kept. */
+  readonly kill: () => Promise<void>
+  /** SIGTERM, waits for the exit; the store directory is kept. */
+  readonly stop: () => Promise<void>
+  /** SIGSTOP: the process is frozen, its sockets stay open. */
+  readonly pause: () => void
+  /** SIGCONT after `pause`. */
+  readonly resume: () => void
+  /** Starts it again (stopping it first if running) on the same ports with the same store directory. */
+  readonly restart: () => Promise<void>
+}
+
+export interface NatsCluster {
+  readonly members: ReadonlyArray<ClusterMember>
+  /** Every member's client URL, comma-separated (the form NATS_URL takes). */
+  readonly urls: string
+  readonly name: string
+  /** Resolves once JetStream answers through `via` (default: the first running member), within `timeoutMs`. */
+  readonly ready: (timeoutMs?: number) => Promise<void>
+  /** The server name leading `stream` now (undefined while there is none), asked through any running member. */
+  readonly leaderOf: (stream: string) => Promise<string | undefined>
+  /** The answer of `$JS.API.STREAM.INFO.<stream>` (config, state, cluster), asked through any running member. */
+  readonly streamInfo: (stream: string) => Promise<unknown>
+  readonly member: (name: string) => ClusterMember
+  /** Stops every server and deletes the store directories. */
+  readonly close: () => Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+let hooked = false
+const hookExit = () => {
+  if (hooked) return
+  hooked = true
+  process.on("exit", () => {
+    for (const child of live) {
+      child.kill("SIGCONT")
+      child.kill("SIGKILL")
+    }
+  })
+}
+
+const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+const waitExit = (child: ChildProcess): Promise<void> =>
+  exitedAlready(child) ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export const startNatsCluster = async (
+  options: { readonly binary?: string; readonly size?: number; readonly readyTimeoutMs?: number } = {}
+): Promise<NatsCluster> => {
+  const binary = options.binary ?? "nats-server"
+  const size = options.size ?? 3
+  const readyTimeoutMs = options.readyTimeoutMs ?? 15_000
+  const clusterName = `tidings-${randomUUID().slice(0, 8)}`
+  hookExit()
+  const ports = await Promise.all(Array.from({ length: size }, async () => [await freePort(), await freePort()]))
+  const members: Array<ClusterMember> = []
+
+  for (let i = 0; i < size; i++) {
+    const [port, clusterPort] = ports[i]!
+    const name = `n${i}`
+    const storeDir = mkdtempSync(join(tmpdir(), `tidings-natscluster-${name}-`))
+    const routes = ports
+      .filter((_, k) => k !== i)
+      .map(([, cp]) => `nats://127.0.0.1:${cp}`)
+      .join(",")
+    const args = [
+      ...["-a", "127.0.0.1", "-p", String(port), "-n", name, "-js", "-sd", storeDir],
+      ...["--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${clusterPort}`, "--routes", routes]
+    ]
+    let child: ChildProcess | undefined
+    const spawnServer = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const proc = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] })
+        child = proc
+        live.add(proc)
+        let log = ""
+        let settled = false
+        const settle = (error?: Error) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          if (error) {
+            proc.kill("SIGKILL")
+            reject(error)
+          } else resolve()
+        }
+        const timer = setTimeout(
+          () => settle(new Error(`nats-server ${name} not ready after ${readyTimeoutMs} ms:\n${log}`)),
+          readyTimeoutMs
+        )
+        const onData = (chunk: Buffer) => {
+          if (settled) return
+          log = (log + chunk.toString()).slice(-20_000)
+          if (log.includes("Server is ready")) settle()
+        }
+        proc.stdout?.on("data", onData)
+        proc.stderr?.on("data", onData)
+        proc.once("error", (error) => settle(error))
+        proc.once("exit", (code, signal) => {
+          live.delete(proc)
+          settle(new Error(`nats-server ${name} exited (${code ?? signal}) before ready:\n${log}`))
+        })
+      })
+    const running = () => child !== undefined && !exitedAlready(child)
+    const signal = async (sig: NodeJS.Signals) => {
+      const proc = child
+      if (proc === undefined || exitedAlready(proc)) return
+      const exited = waitExit(proc)
+      proc.kill("SIGCONT")
+      proc.kill(sig)
+      await exited
+    }
+    members.push({
+      name,
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      clusterPort,
+      storeDir,
+      pid: () => (running() ? (child?.pid ?? -1) : -1),
+      running,
+      kill: () => signal("SIGKILL"),
+      stop: () => signal("SIGTERM"),
+      pause: () => {
+        if (running()) child!.kill("SIGSTOP")
+      },
+      resume: () => {
+        if (running()) child!.kill("SIGCONT")
+      },
+      restart: async () => {
+        await signal("SIGTERM")
+        await spawnServer()
+      },
+      start: spawnServer
+    } as ClusterMember & { start: () => Promise<void> })
+  }
+
+  const close = async () => {
+    await Promise.all(members.map((m) => m.stop()))
+    for (const m of members) rmSync(m.storeDir, { recursive: true, force: true })
+  }
+  try {
+    // every member at once: each waits for its routes only loosely, but JetStream needs a quorum to elect
+    await Promise.all(members.map((m) => (m as unknown as { start: () => Promise<void> }).start()))
+  } catch (error) {
+    await close()
+    throw error
+  }
+
+  /** One request to JetStream's API through a running member (a fresh connection, closed after). */
+  const api = async (subject: string, timeoutMs: number): Promise<unknown> => {
+    const via = members.filter((m) => m.running())
+    let lastError: unknown
+    for (const member of via) {
+      const nc = await connect({ servers: member.url, timeout: timeoutMs, reconnect: false }).catch((error) => {
+        lastError = error
+        return undefined
+      })
+      if (nc === undefined) continue
+      try {
+        const reply = await nc.request(subject, undefined, { timeout: timeoutMs })
+        return reply.json()
+      } catch (error) {
+        lastError = error
+      } finally {
+        await nc.close().catch(() => {})
+      }
+    }
+    throw lastError ?? new Error("no running member")
+  }
+
+  return {
+    members,
+    name: clusterName,
+    urls: members.map((m) => m.url).join(","),
+    member: (name) => {
+      const found = members.find((m) => m.name === name)
+      if (found === undefined) throw new Error(`no member ${name}`)
+      return found
+    },
+    ready: async (timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs
+      let last: unknown
+      while (Date.now() < deadline) {
+        try {
+          const info = (await api("$JS.API.INFO", 1000)) as { error?: unknown }
+          if (info.error === undefined) return
+          last = info.error
+        } catch (error) {
+          last = error
+        }
+        await sleep(200)
+      }
+      throw new Error(`JetStream of cluster ${clusterName} not ready after ${timeoutMs} ms: ${String(last)}`)
+    },
+    streamInfo: (stream) => api(`$JS.API.STREAM.INFO.${stream}`, 2000),
+    leaderOf: async (stream) => {
+      try {
+        const info = (await api(`$JS.API.STREAM.INFO.${stream}`, 1000)) as { cluster?: { leader?: string } }
+        return info.cluster?.leader
+      } catch {
+        return undefined
+      }
+    },
+    close
+  }
+}
