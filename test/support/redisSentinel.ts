@@ -17,8 +17,8 @@ export interface SentinelProcess {
   readonly running: () => boolean
   /** SIGKILL, waits for the exit. */
   readonly kill: () => Promise<void>
-  /** Starts it again with the same arguments (same port; empty, without persistence). */
-  readonly restart: () => Promise<SentinelProcess>
+  /** Starts it again with the same arguments and `extra` (same port; empty, without persistence). */
+  readonly restart: (extra?: ReadonlyArray<string>) => Promise<SentinelProcess>
 }
 
 export interface RedisSentinelSetup {
@@ -30,6 +30,8 @@ export interface RedisSentinelSetup {
   readonly sentinelList: string
   /** The port the first answering sentinel names as the primary now. */
   readonly primaryPort: () => Promise<number | undefined>
+  /** The port every sentinel names, once they all name the same one. */
+  readonly agreedPrimaryPort: () => Promise<number | undefined>
   readonly close: () => Promise<void>
 }
 
@@ -75,10 +77,10 @@ const launch = async (binary: string, args: ReadonlyArray<string>, port: number)
       if (running()) child.kill("SIGKILL")
       await exited
     },
-    restart: async () => {
+    restart: async (extra = []) => {
       if (running()) child.kill("SIGKILL")
       await exited
-      return launch(binary, args, port)
+      return launch(binary, [...args, ...extra], port)
     }
   }
 }
@@ -171,6 +173,15 @@ export const startRedisSentinel = async (
       sentinels,
       sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
       primaryPort: primaryPortNow,
+      agreedPrimaryPort: async () => {
+        const answers = await Promise.all(
+          sentinels.map((s) =>
+            sendCommand(s.port, ["SENTINEL", "get-master-addr-by-name", name], 1000).catch(() => undefined)
+          )
+        )
+        const ports = answers.map((reply) => (Array.isArray(reply) && reply.length === 2 ? Number(reply[1]) : -1))
+        return ports.every((p) => p === ports[0]) && ports[0] !== -1 ? ports[0] : undefined
+      },
       close: async () => {
         await Promise.all(started.map((p) => p.kill()))
         rmSync(dir, { recursive: true, force: true })
