@@ -43,6 +43,7 @@ import { Context, Data, Effect, Layer, Result } from "effect"
 import { CommandUnavailable } from "../protocol/CommandUnavailable.ts"
 import type { AnyProtocol, CommandName, CommandResult, LatestOf } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
+import * as WorkerAnswer from "../server/forward/WorkerAnswer.ts"
 import type { CommandContext, Handler } from "../server/Handlers.ts"
 import { errorText, safeUrl, withHeartbeat } from "./AmqpBridge.ts"
 
@@ -376,26 +377,9 @@ const binder = (codec: ProtocolCodec, options: AmqpCommandsOptions, binding: Res
       const outcome = yield* exchangeMessage(live, routed.key, body, context)
       if (outcome.ok === "confirmed") return binding.accepted
       if (outcome.ok === false) return yield* unavailable(live.open ? outcome.reason : live.reason)
-      let answer: unknown
-      try {
-        answer = JSON.parse(outcome.message.content.toString("utf8"))
-      } catch {
-        return yield* defect(`answer is not JSON: ${JSON.stringify(outcome.message.content.toString().slice(0, 80))}`)
-      }
-      const shaped = answer as { ok?: unknown; result?: unknown; error?: unknown } | null
-      if (typeof shaped !== "object" || shaped === null || typeof shaped.ok !== "boolean") {
-        return yield* defect(`answer is not {"ok": true, "result"} or {"ok": false, "error"}`)
-      }
-      const decoded = codec.decodeReply(
-        command,
-        { ok: shaped.ok, result: shaped.result, error: shaped.error },
-        codec.latest
-      )
-      if (Result.isFailure(decoded)) {
-        const at = decoded.failure.path.join(".")
-        return yield* defect(`answer does not match the command's schema at ${at}: ${decoded.failure.message}`)
-      }
-      return decoded.success.ok ? decoded.success.value : yield* Effect.fail(decoded.success.value)
+      const answer = WorkerAnswer.decode(codec, command, outcome.message.content.toString("utf8"))
+      if (answer.kind === "bad") return yield* defect(answer.reason)
+      return answer.kind === "result" ? answer.value : yield* Effect.fail(answer.value)
     })
 }
 

@@ -36,7 +36,14 @@ export class Ingest {
   /** The tail of each channel's queue of appends. */
   private readonly tails = new Map<string, Promise<unknown>>()
 
-  constructor(private readonly env: IngestEnv) {}
+  /** Backoff for failed appends, built once: 50 ms doubling, at most 2 s apart, for `appendRetryMs`. */
+  private readonly retrySchedule
+
+  constructor(private readonly env: IngestEnv) {
+    this.retrySchedule = Schedule.min([Schedule.exponential("50 millis", 2), Schedule.spaced("2 seconds")]).pipe(
+      Schedule.upTo({ duration: Duration.millis(env.appendRetryMs) })
+    )
+  }
 
   /**
    * Appends one message (after the channel's earlier ones); resolves when it is in the log or dead-lettered.
@@ -81,9 +88,7 @@ export class Ingest {
         Effect.retry({
           // a refusal that will not pass on retry (Redis refused the command) is dead-lettered at once
           while: (error: TransportError) => error.retryable,
-          schedule: Schedule.min([Schedule.exponential("50 millis", 2), Schedule.spaced("2 seconds")]).pipe(
-            Schedule.upTo({ duration: Duration.millis(this.env.appendRetryMs) })
-          )
+          schedule: this.retrySchedule
         }),
         Effect.catch((error: TransportError) =>
           Effect.promise(() =>

@@ -18,6 +18,7 @@ import type { AnyProtocol, CommandName, LatestOf } from "../../protocol/Protocol
 import { ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { CommandContext, Handler } from "../Handlers.ts"
 import * as Signature from "./Signature.ts"
+import * as WorkerAnswer from "./WorkerAnswer.ts"
 
 export interface ForwardOptions {
   /** The HMAC-SHA256 key endpoints verify requests with (Signature.verify). */
@@ -192,26 +193,9 @@ const forwarder = (codec: ProtocolCodec, command: string, url: string, options: 
         return yield* unavailable(`endpoint answered ${status}`, retryAfterOf(exchange.retryAfter))
       }
       if (status < 200 || status > 299) return yield* defect(`endpoint answered ${status}`)
-      let answer: unknown
-      try {
-        answer = JSON.parse(exchange.body)
-      } catch {
-        return yield* defect(`answer is not JSON: ${JSON.stringify(exchange.body.slice(0, 80))}`)
-      }
-      const shaped = answer as { ok?: unknown; result?: unknown; error?: unknown } | null
-      if (typeof shaped !== "object" || shaped === null || typeof shaped.ok !== "boolean") {
-        return yield* defect(`answer is not {"ok": true, "result"} or {"ok": false, "error"}`)
-      }
-      const decoded = codec.decodeReply(
-        command,
-        { ok: shaped.ok, result: shaped.result, error: shaped.error },
-        codec.latest
-      )
-      if (Result.isFailure(decoded)) {
-        const at = decoded.failure.path.join(".")
-        return yield* defect(`answer does not match the command's schema at ${at}: ${decoded.failure.message}`)
-      }
-      return decoded.success.ok ? decoded.success.value : yield* Effect.fail(decoded.success.value)
+      const answer = WorkerAnswer.decode(codec, command, exchange.body)
+      if (answer.kind === "bad") return yield* defect(answer.reason)
+      return answer.kind === "result" ? answer.value : yield* Effect.fail(answer.value)
     })
 }
 
