@@ -45,6 +45,8 @@ export const serve = (handlers: Handlers, info: unknown, deadlineMs: number, onE
   }, deadlineMs).unref()
   process.on("disconnect", () => exit(0))
   process.on("message", (raw: ToChild) => {
+    // a server process of a group (primary.ts) also hears its supervisor's messages: they are not for us
+    if (raw?.type !== "call" && raw?.type !== "notify") return
     if (raw.op === "exit") return exit(0)
     const handler = handlers[raw.op]
     if (raw.type === "notify") {

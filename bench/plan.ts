@@ -7,6 +7,7 @@
 import { cpus } from "node:os"
 import { parseArgs } from "node:util"
 import type { TransportName } from "./brokers.ts"
+import { MAX_SOCKETS_PER_WORKER } from "./loadgen/LoadGen.ts"
 import type { ServerKind } from "./results.ts"
 import { type ScenarioName, type Spec, scenarioNames } from "./scenarios/spec.ts"
 
@@ -21,7 +22,10 @@ Every run writes results.json and report.html under bench/results/<time>-<label>
                          nats-jsparser: NATS read by nats.js's own parser, to compare with nats in one run
   --clients N            clients (fan-out and sse-fanout 1000, unicast 1000, command 100, storm 1000, replay 1,
                          hold 10000; runs: runs in flight while commands are measured, 100)
-  --workers N            load-generator processes (default: 1 per 5,000 clients)
+  --workers N            load-generator processes (default: 1 per 5,000 clients up to one per core, and
+                         always enough that none holds more than 15,000 sockets: the open-file limit)
+  --server-processes N   tidings as N processes behind one port (node:cluster, as tidings serve --processes):
+                         needs --transport redis or nats; CPU and memory are summed over all of them (1)
   --rates LIST           run exactly these paced rates instead of searching
   --start-rate R         first ladder rate (events or commands per second)
   --factor F             ladder growth per step (quick 1.6 fan-out, 1.8 others; full 1.25)
@@ -104,6 +108,20 @@ const defaultClients: Record<ScenarioName, number> = {
   runs: 100
 }
 
+/**
+ * Load-generator processes for `clients`: one per 5,000 up to one per core, and never fewer than keep every
+ * process under MAX_SOCKETS_PER_WORKER sockets (the per-process open-file limit); `asked` (--workers) may not go
+ * below that either.
+ */
+export const workersFor = (clients: number, asked: number | undefined): number => {
+  const least = Math.max(1, Math.ceil(clients / MAX_SOCKETS_PER_WORKER))
+  if (asked !== undefined && asked < least)
+    throw new Error(
+      `--workers ${asked} would put ${Math.ceil(clients / asked)} sockets in one process; ${clients} clients need at least ${least}`
+    )
+  return asked ?? Math.max(least, Math.min(Math.max(1, cpus().length), Math.ceil(clients / 5000)))
+}
+
 const defaultStart: Record<ScenarioName, number> = {
   fanout: 20,
   "sse-fanout": 20,
@@ -129,6 +147,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       transport: { type: "string" },
       clients: { type: "string" },
       workers: { type: "string" },
+      "server-processes": { type: "string" },
       rates: { type: "string" },
       "start-rate": { type: "string" },
       factor: { type: "string" },
@@ -167,6 +186,7 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
   if (profile !== "quick" && profile !== "full") throw new Error(`unknown profile ${profile} (quick or full)`)
   const full = profile === "full"
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
+  const serverProcesses = Math.max(1, Math.floor(num(values["server-processes"]) ?? 1))
 
   const base = (scenario: ScenarioName, server: ServerKind, transport: TransportName, clients?: number): Spec => {
     const n = num(values.clients) ?? clients ?? defaultClients[scenario]
@@ -176,7 +196,8 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       server,
       transport,
       clients: n,
-      workers: num(values.workers) ?? Math.min(Math.max(1, cpus().length), Math.max(1, Math.ceil(n / 5000))),
+      workers: workersFor(n, num(values.workers)),
+      serverProcesses: server === "tidings" ? serverProcesses : 1,
       step: {
         durationMs: num(values["step-ms"]) ?? (full ? 5000 : 1500),
         warmupMs: num(values["warmup-ms"]) ?? (full ? 1000 : 300),
@@ -251,6 +272,12 @@ export const parsePlan = (argv: ReadonlyArray<string>): Plan | "help" => {
       // read 2.2 to 3.2 KiB over nine runs, at 10,000 2.8 to 3.2 over thirteen (docs/performance.md, memory)
       ...(["tidings", "ws", "socketio"] as const).map((s) => base("hold", s, "memory", 10_000))
     ]
+  }
+  for (const s of specs) {
+    if (s.serverProcesses > 1 && s.transport === "memory")
+      throw new Error(
+        `--server-processes ${s.serverProcesses} needs --transport redis or nats: on the memory transport each process is a node of its own`
+      )
   }
   const repeat = Math.max(1, num(values.repeat) ?? 1)
   if (repeat > 1) specs = specs.flatMap((s) => Array.from({ length: repeat }, () => s))

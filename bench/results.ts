@@ -8,7 +8,10 @@ import type { LatencySummary } from "./histogram.ts"
 export type ServerKind = "tidings" | "ws" | "socketio"
 
 export interface Cpu {
+  /** Summed over the server's processes (a group's primary included). */
   readonly server?: number | undefined
+  /** A group of server processes (--server-processes): the primary's part of `server` (it accepts every connection). */
+  readonly serverPrimary?: number | undefined
   /** Summed over load-generator processes. */
   readonly loadgen?: number | undefined
   readonly broker?: number | undefined
@@ -105,6 +108,8 @@ export interface ScenarioResult {
   serverStats?: Record<string, unknown>
   profile?: ReadonlyArray<{ readonly fn: string; readonly selfPct: number }>
   notes: Array<string>
+  /** hold: the lines the run ended with (held, delivered, latency, memory, setup against their targets). */
+  summary?: Array<string>
   durationMs?: number
 }
 

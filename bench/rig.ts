@@ -1,7 +1,8 @@
 /**
- * A rig: one server under test in its own process (tidings with a transport, or a baseline), the load-generator
- * processes, and CPU accounting of all of them plus the broker, for one scenario. Starting a fresh rig per
- * scenario keeps one scenario's garbage, logs and channels out of the next one's numbers.
+ * A rig: one server under test in its own process (tidings with a transport, or a baseline; or tidings as several
+ * processes behind one port, primary.ts, whose CPU is summed over the primary and every process), the
+ * load-generator processes, and CPU accounting of all of them plus the broker, for one scenario. Starting a fresh
+ * rig per scenario keeps one scenario's garbage, logs and channels out of the next one's numbers.
  */
 import { existsSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
@@ -17,6 +18,8 @@ export interface ServerInfo {
   readonly kind: ServerKind
   readonly port: number
   readonly pid: number
+  /** With several server processes: the primary's pid and every process's (CPU is summed over them). */
+  readonly pids?: ReadonlyArray<number>
   readonly fdLimit?: { soft: number; hard: number }
 }
 
@@ -25,6 +28,8 @@ export interface RigOptions {
   readonly transport: TransportName
   readonly broker: Broker
   readonly workers: number
+  /** tidings server processes behind the port (primary.ts); 1: one plain process (server.ts). */
+  readonly serverProcesses: number
   readonly runId: string
   readonly deadlineMs: number
   readonly fdLimit: number
@@ -66,13 +71,16 @@ export class Rig {
     const nodeArgs = ["--expose-gc"]
     // one directory per rig: tsx's loader thread writes a profile of its own beside the main thread's
     if (options.cpuProfDir) nodeArgs.push("--cpu-prof", "--cpu-prof-dir", join(options.cpuProfDir, options.runId))
+    const group = options.server === "tidings" && options.serverProcesses > 1
+    if (group) args.push("--processes", String(options.serverProcesses))
     const server = await Child.spawn<ServerInfo>({
       name: `${options.server}-server`,
-      script: scripts[options.server],
+      script: group ? "primary.ts" : scripts[options.server],
       args,
       nodeArgs,
       fdLimit: options.fdLimit,
-      readyTimeoutMs: 60_000,
+      // every process compiles the TypeScript (tsx) on the same cores
+      readyTimeoutMs: 60_000 + (group ? 20_000 * options.serverProcesses : 0),
       cpus: options.pin?.server
     })
     try {
@@ -111,19 +119,27 @@ export class Rig {
     return files[0]
   }
 
+  /** The server's processes: the one server, or the primary and every process of a group. */
+  get serverPids(): ReadonlyArray<number> {
+    return this.server.info.pids ?? [this.server.pid]
+  }
+
   /** Starts a CPU measurement of server, load generators and broker; call the result to end it. */
   cpu(): () => Cpu {
     const brokerPid = this.options.broker.pid
-    const pids = [this.server.pid, ...this.loadgen.pids, ...(brokerPid ? [brokerPid] : []), process.pid, MACHINE]
+    const serverPids = this.serverPids
+    const pids = [...serverPids, ...this.loadgen.pids, ...(brokerPid ? [brokerPid] : []), process.pid, MACHINE]
     const meter = new CpuMeter(() => pids)
     meter.begin()
     return () => {
       const use = meter.end()
       const loadgen = this.loadgen.pids.map((p) => use.get(p))
+      const server = serverPids.map((p) => use.get(p))
       const ours = pids.filter((p) => p !== MACHINE).map((p) => use.get(p))
       const machine = use.get(MACHINE)
       return {
-        server: use.get(this.server.pid),
+        server: server.some((v) => v === undefined) ? undefined : server.reduce((a, b) => a! + b!, 0),
+        ...(serverPids.length > 1 ? { serverPrimary: use.get(this.server.pid) } : {}),
         loadgen: loadgen.some((v) => v === undefined) ? undefined : loadgen.reduce((a, b) => a! + b!, 0),
         broker: brokerPid ? use.get(brokerPid) : undefined,
         other:
@@ -159,11 +175,13 @@ export class Rig {
 
   /** The server's settled memory (memory.ts): RSS and its young generation's resident bytes. */
   gcRss(): Promise<SettledMemory> {
-    return this.server.call<SettledMemory>("gcRss", {}, 30_000)
+    // a group settles every process's memory, several at a time on the same cores
+    return this.server.call<SettledMemory>("gcRss", {}, 90_000)
   }
 
   stats(): Promise<Record<string, unknown>> {
-    return this.server.call<Record<string, unknown>>("stats", {}, 10_000)
+    // a group asks every process, and a process still writing a backlog answers late
+    return this.server.call<Record<string, unknown>>("stats", {}, 30_000)
   }
 
   async stop(): Promise<void> {

@@ -64,13 +64,18 @@ const log = (line: string) => process.stdout.write(`${line}\n`)
 
 const host = machine()
 const limits = fdLimit()
-const most = Math.max(0, ...plan.specs.map((s) => s.clients))
-// every child holds at most one socket per client (the server all of them), plus files and pipes
-const want = Math.max(4096, most + 2048)
+// a server process holds one socket per client it was handed (one process: all of them), a load generator one per
+// client it holds; both need files and pipes besides
+const most = Math.max(
+  0,
+  ...plan.specs.map((s) => Math.max(Math.ceil(s.clients / s.serverProcesses), Math.ceil(s.clients / s.workers)))
+)
+// a group's primary does not deal connections out evenly (a busy process takes fewer): a quarter to spare
+const want = Math.max(4096, Math.ceil(most * 1.25) + 2048)
 const fd = limits ? Math.min(limits.hard, want) : want
 log(`tidings bench — ${describeMachine(host)}`)
 log(
-  `open-file limit for children: ${fd}${limits && limits.hard < want ? ` (the hard limit ${limits.hard} is below the ${want} that ${most} clients want: expect connect errors)` : ""}`
+  `open-file limit for children: ${fd}${limits && limits.hard < want ? ` (the hard limit ${limits.hard} is below the ${want} that ${most} sockets in one process want: expect connect errors; use more --server-processes)` : ""}`
 )
 log(
   `results: ${relative(process.cwd(), dir)}  (${plan.specs.length} scenario runs, deadline ${plan.deadlineMs / 1000} s)`
@@ -95,6 +100,7 @@ const ctx: Context = {
       transport: spec.transport,
       broker: b,
       workers: spec.workers,
+      serverProcesses: spec.serverProcesses,
       runId: `${stamp.replace(/-/g, "")}_${++rigs}`,
       deadlineMs: Math.max(10_000, deadlineAt - Date.now()),
       fdLimit: fd,

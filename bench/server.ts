@@ -8,10 +8,14 @@
  * bound (slow-consumer close) and the retention (10,000 entries per channel; more only when a resume scenario
  * misses more, `--retention`) stay at their defaults. Orchestrated through ipc.ts by bench/run.ts; standalone
  * (`--standalone`, for k6 users) it prints its URL and publishes `--publish-rate` ticks per second to
- * bench:fanout until stopped.
+ * bench:fanout until stopped. With `--server-processes N` it is one of N processes forked by primary.ts (a
+ * node:cluster worker, with ProcessGroup.layer), and tells the primary its index when ready.
  */
+import cluster from "node:cluster"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import type { Position } from "../src/protocol/Position.ts"
+import { INDEX_ENV } from "../src/server/processes/Messages.ts"
+import * as ProcessGroup from "../src/server/processes/ProcessGroup.ts"
 import * as Server from "../src/server/Server.ts"
 import * as Memory from "../src/transports/Memory.ts"
 import { defaultRetention, type Transport, type TransportOptions } from "../src/transports/Transport.ts"
@@ -81,7 +85,11 @@ const layer = Server.layer({
     commandBurst: 1_000_000,
     maxReplayEntries: 1_000_000
   }
-}).pipe(Layer.provide(await transportLayer()))
+}).pipe(
+  Layer.provide(await transportLayer()),
+  // one of several processes (primary.ts forked it): the node's readiness and metrics cover all of them
+  Layer.provide(cluster.isWorker ? ProcessGroup.layer : Layer.empty)
+)
 
 const scope = Effect.runSync(Scope.make())
 const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
@@ -173,6 +181,15 @@ const stats = () => {
 
 const shutdown = () => Effect.runPromise(Scope.close(scope, Exit.void))
 
+// one of a group: the primary stops its processes with SIGTERM; exit through process.exit (within 3 s) so that a
+// --cpu-prof profile gets written
+if (cluster.isWorker) {
+  process.on("SIGTERM", () => {
+    setTimeout(() => process.exit(0), 3000).unref()
+    void shutdown().finally(() => process.exit(0))
+  })
+}
+
 if (standalone) {
   const rate = Number(flag("publish-rate", "10"))
   process.stdout.write(`tidings bench server on ${server.url} (transport ${transportName}); secret "${benchSecret}"\n`)
@@ -194,7 +211,14 @@ if (standalone) {
       appendRate,
       top: (args: { channel?: string }) => ({ offset: tops.get(args.channel ?? fanoutChannel) ?? 0 })
     },
-    { kind: "tidings", port: server.port, pid: process.pid, transport: transportName, fdLimit: fdLimit() },
+    {
+      kind: "tidings",
+      port: server.port,
+      pid: process.pid,
+      process: Number(process.env[INDEX_ENV] ?? 0),
+      transport: transportName,
+      fdLimit: fdLimit()
+    },
     deadlineMs,
     shutdown
   )

@@ -16,6 +16,8 @@ export interface ClientEnv {
   readonly unexpectedClose: (code: number) => void
   /** Something the client did not expect (an error frame, a bad message). */
   readonly problem: (what: string) => void
+  /** The local address client `index` connects from toward `host` (sourceAddress.ts); none: the kernel picks. */
+  readonly sourceAddress?: (index: number, host: string) => string | undefined
 }
 
 export interface BenchClient {

@@ -16,6 +16,12 @@ export interface Settled extends Omit<StepReport, "histogram"> {
 
 type WorkerReport = StepReport & { clients: number; open: number }
 
+/**
+ * Most sockets one load-generator process holds: one process may open 20,000 files on the bench machine, and a
+ * worker also needs files for its pipes and modules.
+ */
+export const MAX_SOCKETS_PER_WORKER = 15_000
+
 export class LoadGen {
   private shares: Array<number> = []
   private constructor(readonly workers: ReadonlyArray<Child>) {}
@@ -37,6 +43,8 @@ export class LoadGen {
           script: "loadgen/worker.ts",
           args: ["--deadline-ms", String(options.deadlineMs), "--ack-ms", String(options.ackMs)],
           fdLimit: options.fdLimit,
+          // they all load the TypeScript (tsx) at once on the same cores
+          readyTimeoutMs: 30_000 + 5000 * count,
           cpus: options.cpus,
           ...(options.cpuProfDir ? { nodeArgs: ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] } : {})
         })
@@ -87,7 +95,8 @@ export class LoadGen {
         concurrency: Math.max(1, Math.ceil(args.concurrency / n)),
         timeoutMs: args.timeoutMs
       }),
-      args.timeoutMs + 120_000
+      // the whole batch may take long at 100,000 clients: allow down to 200 connections/s
+      args.timeoutMs + 120_000 + args.clients * 5
     )
     const opened = reports.reduce((s, r) => s + r.opened, 0)
     const ms = Math.max(...reports.map((r) => r.ms))

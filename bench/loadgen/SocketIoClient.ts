@@ -29,7 +29,7 @@ export class SocketIoClient implements BenchClient {
     return new Promise((resolve, reject) => {
       const socket = new WireSocket(
         `${this.url}/socket.io/?EIO=4&transport=websocket`,
-        {},
+        { localAddress: this.env.sourceAddress?.(this.index, new URL(this.url).hostname) },
         {
           onOpen: () => undefined,
           onError: reject,

@@ -128,6 +128,7 @@ export class SseClient implements BenchClient {
       const req = request({
         host: base.hostname,
         port: base.port,
+        ...(this.env.sourceAddress ? { localAddress: this.env.sourceAddress(this.index, base.hostname) } : {}),
         path: `/v1/channels/${encodeURIComponent(this.channel)}/events`,
         // one connection per reader, as browsers' EventSources have (no pooling agent in between)
         agent: false,

@@ -110,7 +110,11 @@ export class TidingsClient implements BenchClient {
       }
       const socket: WireSocket = new WireSocket(
         this.url,
-        { protocol: benchSubprotocol, headers: { authorization: `Bearer ${this.token}` } },
+        {
+          protocol: benchSubprotocol,
+          headers: { authorization: `Bearer ${this.token}` },
+          localAddress: this.env.sourceAddress?.(this.index, new URL(this.url).hostname)
+        },
         {
           onError: fail,
           onClose: (code) => {

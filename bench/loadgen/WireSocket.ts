@@ -32,6 +32,8 @@ export interface WireHandlers {
 export interface WireOptions {
   readonly protocol?: string
   readonly headers?: Readonly<Record<string, string>>
+  /** Connect from this local address (sourceAddress.ts), or let the kernel pick. */
+  readonly localAddress?: string | undefined
 }
 
 /** A masked client frame (FIN set) with `opcode` and `payload`. */
@@ -73,7 +75,12 @@ export class WireSocket {
   ) {
     const target = new URL(url)
     const port = Number(target.port || 80)
-    this.socket = connect({ host: target.hostname, port, noDelay: true })
+    this.socket = connect({
+      host: target.hostname,
+      port,
+      noDelay: true,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {})
+    })
     let request = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${this.key}\r\nSec-WebSocket-Version: 13\r\n`
     if (options.protocol) request += `Sec-WebSocket-Protocol: ${options.protocol}\r\n`
     for (const [name, value] of Object.entries(options.headers ?? {})) request += `${name}: ${value}\r\n`

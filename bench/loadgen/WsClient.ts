@@ -27,7 +27,7 @@ export class WsClient implements BenchClient {
     return new Promise((resolve, reject) => {
       this.socket = new WireSocket(
         this.url,
-        {},
+        { localAddress: this.env.sourceAddress?.(this.index, new URL(this.url).hostname) },
         {
           onOpen: () => resolve(),
           onError: reject,

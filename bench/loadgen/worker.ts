@@ -13,6 +13,7 @@ import { type BenchClient, type ClientEnv, type ClientKind, within } from "./Ben
 import { Recorder } from "./Recorder.ts"
 import { SocketIoClient } from "./SocketIoClient.ts"
 import { SseClient } from "./SseClient.ts"
+import { sourceAddressOf } from "./sourceAddress.ts"
 import { type Recovery, TidingsClient } from "./TidingsClient.ts"
 import { WsClient } from "./WsClient.ts"
 
@@ -25,7 +26,8 @@ const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(k
 const env: ClientEnv = {
   recorder,
   unexpectedClose: (code) => closes.set(code, (closes.get(code) ?? 0) + 1),
-  problem: (what) => count(problems, what)
+  problem: (what) => count(problems, what),
+  sourceAddress: sourceAddressOf
 }
 
 const tidings = (): Array<TidingsClient> => clients.filter((c): c is TidingsClient => c instanceof TidingsClient)

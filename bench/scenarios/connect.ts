@@ -22,6 +22,10 @@ export const describeSetup = (result: ScenarioResult): string => {
   )
 }
 
+/** Clients opened before the measurement (see openClients): a tenth, at most 1,000. */
+export const warmClientsOf = (clients: number): number =>
+  clients >= 100 ? Math.min(1000, Math.floor(clients / 10)) : 0
+
 export const openClients = async (
   rig: Rig,
   spec: Spec,
@@ -44,7 +48,7 @@ export const openClients = async (
   // the optimizing compilers emit while connections pour in (at 50 first clients, code space still grew by ~110
   // bytes per later connection for tidings and ~50 for ws over the next 2,500, and by ~5 over the 2,500 after) and
   // pools sized on first use. Setup rate and memory are measured on the rest.
-  const first = spec.clients >= 100 ? Math.min(1000, Math.floor(spec.clients / 10)) : 0
+  const first = warmClientsOf(spec.clients)
   const warm = first > 0 ? await open(0, first) : { opened: 0, failed: 0, errors: {} }
   await new Promise((resolve) => setTimeout(resolve, 200))
   const before = await rig.gcRss()

@@ -1,11 +1,14 @@
 /**
- * Holding many connections: N clients (10,000 with --clients 10000) connect and subscribe to one channel, then a
- * steady paced fan-out runs for a while. Passes when every client stays connected and receives every event, with
- * no error; reports setup rate, memory per idle connection and the steady fan-out's latency (not judged: one
- * event to N sockets is N writes, so its latency grows with N).
+ * Holding many connections: N clients (10,000 with --clients 10000; 100,000 over several server processes with
+ * --server-processes) connect with a JWT and subscribe to one channel, then a steady paced fan-out to all of them
+ * runs for `--duration-ms` at `--rate` events per second. Passes when every client stays connected and receives
+ * every event, with no error. Reports (holdSummary.ts) connections held, events delivered against expected,
+ * delivery latency, server memory per idle connection and setup rate; latency is not judged: one event to N
+ * sockets is N writes, so it grows with N.
  */
 import type { ScenarioResult } from "../results.ts"
 import { describeSetup, openClients } from "./connect.ts"
+import { holdSummary } from "./holdSummary.ts"
 import { withRig } from "./result.ts"
 import type { Context, Spec } from "./spec.ts"
 import { describeStep, pacedStep } from "./steps.ts"
@@ -15,6 +18,7 @@ export const hold = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
     if (!(await openClients(rig, spec, result, "fanout"))) return
     const clients = result.setup!.opened
     ctx.log(`  ${describeSetup(result)}`)
+    ctx.log(`  holding ${clients} for ${spec.durationMs / 1000} s at ${spec.rate} event/s to all`)
     const step = await pacedStep(
       rig,
       { ...spec.step, durationMs: spec.durationMs, warmupMs: Math.min(1000, spec.durationMs / 4) },
@@ -25,7 +29,10 @@ export const hold = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
     // one event to N sockets takes N writes (about 9 µs each here): latency grows with N, so it is reported,
     // not judged; holding means everyone stayed connected and got everything
     const clean =
-      step.lost + step.duplicated + step.missing + step.closes === 0 && stats.open >= spec.clients && step.received > 0
+      step.lost + step.duplicated + step.missing + step.closes === 0 &&
+      stats.open >= spec.clients &&
+      step.received > 0 &&
+      step.received === step.expected
     result.steps = [step]
     if (clean) result.best = step
     result.latency = step.latency
@@ -39,5 +46,7 @@ export const hold = (ctx: Context, spec: Spec): Promise<ScenarioResult> =>
       result.notes.push(
         `all ${stats.open} held and received every event (latency not judged: one event is ${stats.open} writes)`
       )
-    result.serverStats = await rig.stats()
+    if (Object.keys(stats.problems).length > 0) result.notes.push(`client problems: ${JSON.stringify(stats.problems)}`)
+    result.serverStats = await rig.stats().catch((error: Error) => ({ unavailable: error.message.split("\n")[0] }))
+    for (const line of holdSummary(spec, result, stats.open)) ctx.log(`  ${line}`)
   })

@@ -39,7 +39,10 @@ export interface Spec {
   readonly server: ServerKind
   readonly transport: TransportName
   readonly clients: number
+  /** Load-generator processes (at most MAX_SOCKETS_PER_WORKER clients each). */
   readonly workers: number
+  /** tidings server processes behind the port (bench/primary.ts), on a shared transport; 1: one process. */
+  readonly serverProcesses: number
   readonly step: StepPlan
   readonly ladder: LadderPlan
   /** fan-out: also run the unpaced (closed-loop) maximum for this long, ms (0: skip). */
@@ -70,7 +73,7 @@ export interface Context {
 }
 
 export const label = (spec: Spec): string =>
-  `${spec.scenario} ${spec.server}${spec.server === "tidings" ? `/${spec.transport}` : ""} ${spec.clients > 0 ? `${spec.clients} clients` : ""}`.trim()
+  `${spec.scenario} ${spec.server}${spec.server === "tidings" ? `/${spec.transport}` : ""}${spec.serverProcesses > 1 ? ` ×${spec.serverProcesses} processes` : ""} ${spec.clients > 0 ? `${spec.clients} clients` : ""}`.trim()
 
 /** The clients a spec's load generators hold: SSE readers for `sse-fanout`, else the server's own kind. */
 export const clientKindOf = (spec: Spec): ClientKind => (spec.scenario === "sse-fanout" ? "sse" : spec.server)

@@ -6,7 +6,9 @@
  * `worker` (executes runs; only /healthz, /readyz and /metrics on its port) or `all` (both, the default). Roles
  * other than `all` need a database (`--database-url`), which the processes share.
  * Configured by environment variables, which flags override (`tidings serve --help`).
- * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0; a failed start exits 1.
+ * `--processes N` runs N such processes behind the port (src/bin/processes.ts, src/server/processes).
+ * SIGTERM/SIGINT shut down gracefully (goaway, flush, close 1001) and exit 0; a failed start exits 1; a bad
+ * combination of options exits 2.
  */
 import { writeSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -21,10 +23,12 @@ import type { Storage } from "../runs/RunsLayer.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import { anonymousOf, ServeConfig } from "../server/Config.ts"
 import { StatusServer } from "../server/http/index.ts"
+import * as ProcessGroup from "../server/processes/ProcessGroup.ts"
 import * as Server from "../server/Server.ts"
 import * as Tracing from "../server/Tracing.ts"
 import * as Transports from "../transports/fromConfig.ts"
 import { Transport } from "../transports/Transport.ts"
+import * as Processes from "./processes.ts"
 
 const usage = `Usage: tidings serve [options]
        tidings bridge --bridges FILE [options]   run the bridges of FILE on their own (docs/bridges.md);
@@ -37,6 +41,10 @@ Options (each also an environment variable):
                                                  /healthz, /readyz and /metrics there)
   --host H              TIDINGS_HOST             bind address (default 127.0.0.1)
   --backlog N           TIDINGS_BACKLOG          accept queue length (default 4096, capped by net.core.somaxconn)
+  --processes N         TIDINGS_PROCESSES        server processes behind the port (default 1): a primary
+                                                 hands connections round-robin to N full nodes; needs
+                                                 --transport redis or nats; /readyz is 200 only while all
+                                                 N are ready, /metrics sums them; a crashed one restarts
   --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
   --redis-url URL       REDIS_URL                Redis for --transport redis
   --nats-url URL        NATS_URL                 NATS for --transport nats
@@ -69,6 +77,7 @@ const flagToEnv: Record<string, string> = {
   port: "TIDINGS_PORT",
   host: "TIDINGS_HOST",
   backlog: "TIDINGS_BACKLOG",
+  processes: "TIDINGS_PROCESSES",
   transport: "TIDINGS_TRANSPORT",
   "redis-url": "REDIS_URL",
   "nats-url": "NATS_URL",
@@ -107,14 +116,15 @@ for (const [flag, env] of Object.entries(flagToEnv)) {
 
 const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "::1"
 
-/** Where runs live: shared PostgreSQL when a database is configured, else this process's memory. */
+/** Where runs live: shared PostgreSQL when a database is configured, else this process's memory. Process k of
+ * several listens for other runners on --runner-port + k. */
 const storageOf = (config: ServeConfig): Storage =>
   Option.match(config.databaseUrl, {
     onNone: () => ({ kind: "memory" }),
     onSome: (url) => ({
       kind: "postgres",
       url,
-      runner: { host: config.runnerHost, port: config.runnerPort },
+      runner: { host: config.runnerHost, port: config.runnerPort + Processes.processIndex() },
       shardLockExpirationMs: config.runs.shardLockExpirationMs,
       shardLockRefreshMs: config.runs.shardLockRefreshMs
     })
@@ -182,6 +192,7 @@ const serve = Effect.gen(function* () {
   const config = yield* ServeConfig
   if (commandName === "bridge") return yield* serveBridges(config)
   if (config.role === "worker") return yield* serveWorker(config)
+  const member = Processes.isGroupMember()
   let secret = Option.getOrUndefined(config.jwtSecret)
   const jwksUrl = Option.getOrUndefined(config.jwksUrl)
   let anonymous = anonymousOf(config)
@@ -193,7 +204,7 @@ const serve = Effect.gen(function* () {
       )
     }
     if (config.env === "development") {
-      secret = crypto.randomUUID() + crypto.randomUUID()
+      secret = Processes.sharedDevSecret() ?? crypto.randomUUID() + crypto.randomUUID()
       devToken = yield* Effect.promise(() =>
         new SignJWT({ channels: ["*"], publish: ["*"] })
           .setProtectedHeader({ alg: "HS256" })
@@ -227,22 +238,29 @@ const serve = Effect.gen(function* () {
     timing: config.timing,
     ...(config.presence === "off" || config.presence === "" ? {} : { presence: agentPresence(config.presence) }),
     traces: Option.isSome(config.otlpUrl)
-  }).pipe(Layer.provide(runsOf(config)), Layer.provide(bridgesOf(config)), Layer.provide(Transports.layerConfig()))
+  }).pipe(
+    Layer.provide(runsOf(config)),
+    Layer.provide(bridgesOf(config)),
+    Layer.provide(Transports.layerConfig()),
+    Layer.provide(member ? ProcessGroup.layer : Layer.empty)
+  )
 
   yield* Effect.scoped(
     Effect.gen(function* () {
       const context = yield* Layer.build(layer)
       const server = Context.get(context, Server.TidingsServer)
       const where = Option.isSome(config.databaseUrl) ? "runs in PostgreSQL" : "runs in memory"
+      const one = member ? `, process ${Processes.processIndex()} of ${config.processes}, pid ${process.pid}` : ""
       yield* Effect.logInfo(
-        `tidings ${config.role === "all" ? "" : `${config.role} `}listening on ${server.url} (protocol agent v1, v2; ${where}; env ${config.env})`
+        `tidings ${config.role === "all" ? "" : `${config.role} `}listening on ${server.url} (protocol agent v1, v2; ${where}; env ${config.env}${one})`
       )
-      if (devToken) {
+      // several processes share one secret and token: the first prints it
+      if (devToken && Processes.processIndex() === 0) {
         process.stdout.write(
           [
             "",
             "  ┌─ DEVELOPMENT MODE ─────────────────────────────────────────────────────────────",
-            "  │ No TIDINGS_JWT_SECRET: a random secret was generated for this process.",
+            `  │ No TIDINGS_JWT_SECRET: a random secret was generated for this ${member ? "node's processes" : "process"}.`,
             anonymous ? `  │ Anonymous clients may read: ${anonymous.join(", ")} (loopback only).` : "  │",
             "  │ Development token (24 h, every channel):",
             `  │ ${devToken}`,
@@ -259,12 +277,20 @@ const serve = Effect.gen(function* () {
 
 const main = Effect.gen(function* () {
   const config = yield* ServeConfig
-  return yield* serve.pipe(
-    Effect.provide(
-      Option.isSome(config.otlpUrl)
-        ? Tracing.layerOtlp({ url: config.otlpUrl.value, serviceName: `tidings-${config.role}` })
-        : Layer.empty
-    ),
+  // the primary of several processes only supervises them (src/bin/processes.ts); each of them serves
+  const program =
+    config.processes > 1 && !Processes.isGroupMember()
+      ? Effect.map(Processes.supervise(config, commandName ?? ""), (code) => {
+          process.exitCode = code
+        })
+      : serve.pipe(
+          Effect.provide(
+            Option.isSome(config.otlpUrl)
+              ? Tracing.layerOtlp({ url: config.otlpUrl.value, serviceName: `tidings-${config.role}` })
+              : Layer.empty
+          )
+        )
+  return yield* program.pipe(
     Effect.provideService(References.MinimumLogLevel, config.logLevel),
     Effect.provide(config.env === "production" ? Logger.layer([Logger.consoleJson]) : Layer.empty)
   )
@@ -278,18 +304,19 @@ const main = Effect.gen(function* () {
     const message = typeof error === "string" ? error : error instanceof Error ? error.message : String(error)
     return Effect.sync(() => {
       writeSync(2, `tidings: ${message}\n`) // synchronous: the process exits right after
-      process.exitCode = 1
+      process.exitCode = error instanceof Processes.UsageError ? 2 : 1
     })
   })
 )
 
 // SIGTERM/SIGINT interrupt the server, whose finalizer shuts down gracefully (goaway, flush, close 1001):
-// that is a clean exit, code 0. A failure to start has already set exit code 1.
+// that is a clean exit, code 0. A failure to start has already set exit code 1 (2 for a bad option); the primary
+// of several processes sets its supervisor's code.
 const fiber = Effect.runFork(main)
 const stop = () => fiber.interruptUnsafe()
 process.once("SIGTERM", stop)
 process.once("SIGINT", stop)
 fiber.addObserver((exit) => {
   const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-  process.exit(failed || process.exitCode === 1 ? 1 : 0)
+  process.exit(failed ? 1 : Number(process.exitCode ?? 0))
 })

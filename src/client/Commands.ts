@@ -5,8 +5,10 @@
  * A command is sent once. If the connection drops after it was sent, it fails with Disconnected and is never
  * re-sent (the server may or may not have run it; only the caller knows whether running it twice is safe).
  * A command issued while the client is (re)connecting waits, unsent, until the next welcome. Encoding and
- * decoding payloads is the caller's (Client.ts, with the protocol codec).
+ * decoding payloads is the caller's (Client.ts, with the protocol codec). A frame is built when it is sent, for the
+ * wire codec of the connection it goes out on (a payload's Bytes fields are raw bytes for MessagePack).
  */
+import type { Codec } from "../protocol/Negotiation.ts"
 import { CommandFailed, CommandRejected, CommandTimeout, Disconnected, ProtocolViolation } from "./errors.ts"
 
 /** Decodes a reply's result or typed error, or returns a violation when it does not match the schema. */
@@ -19,9 +21,12 @@ export type ReplyDecoder = (reply: {
   | { readonly ok: false; readonly error: unknown }
   | ProtocolViolation
 
+/** Builds a frame for the wire codec of the connection it is sent on. */
+export type FrameBuilder = (wire: Codec) => object
+
 interface Pending {
   readonly name: string
-  readonly frame: string
+  readonly frame: FrameBuilder
   readonly decode: ReplyDecoder
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
@@ -41,30 +46,40 @@ export class Commands {
 
   constructor(
     /** Sends a frame when connected; returns false when there is no open connection. */
-    private readonly send: (frame: string) => boolean
+    private readonly send: (frame: FrameBuilder) => boolean
   ) {}
 
   get size(): number {
     return this.pending.size
   }
 
-  /** Registers a command and sends it now or on the next welcome. */
-  issue(name: string, payload: unknown, decode: ReplyDecoder, options: IssueOptions): Promise<unknown> {
-    return this.request(name, (id) => ({ type: "command", id, name, payload }), decode, options)
+  /** Registers a command and sends it now or on the next welcome; `payload` gives its encoded form per codec. */
+  issue(
+    name: string,
+    payload: (wire: Codec) => unknown,
+    decode: ReplyDecoder,
+    options: IssueOptions
+  ): Promise<unknown> {
+    return this.request(name, (id, wire) => ({ type: "command", id, name, payload: payload(wire) }), decode, options)
   }
 
   /**
    * A request of another kind that is answered by id like a command (a presence query): `frame` builds it from its
    * id; its answer comes in through `reply`, or `rejected` for an error frame. `name` names it in errors.
    */
-  request(name: string, frame: (id: string) => object, decode: ReplyDecoder, options: IssueOptions): Promise<unknown> {
+  request(
+    name: string,
+    frame: (id: string, wire: Codec) => object,
+    decode: ReplyDecoder,
+    options: IssueOptions
+  ): Promise<unknown> {
     const id = `c${++this.seq}`
-    const text = JSON.stringify(frame(id))
+    const build: FrameBuilder = (wire) => frame(id, wire)
     return new Promise((resolve, reject) => {
       if (options.signal?.aborted) return reject(options.signal.reason)
       const entry: Pending = {
         name,
-        frame: text,
+        frame: build,
         decode,
         resolve,
         reject,
@@ -86,7 +101,7 @@ export class Commands {
         signal.addEventListener("abort", onAbort, { once: true })
         entry.cleanup = () => signal.removeEventListener("abort", onAbort)
       }
-      entry.sent = this.send(text)
+      entry.sent = this.send(build)
     })
   }
 

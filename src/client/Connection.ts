@@ -9,6 +9,8 @@
 import { Result, Schema } from "effect"
 import { splitMessage } from "../protocol/EventFrame.ts"
 import { type ErrorFrame, ServerFrame, type Welcome } from "../protocol/Frames.ts"
+import * as MessagePack from "../protocol/MessagePack.ts"
+import type { Codec } from "../protocol/Negotiation.ts"
 import type { CommandName, CommandPayload, CommandResult, EventName, VersionDef } from "../protocol/Protocol.ts"
 import { fromSchemaError } from "../protocol/SchemaProblem.ts"
 import type { ReplyDecoder } from "./Commands.ts"
@@ -91,7 +93,14 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
         })
       )
     }
-    return this.commands.issue(name, encoded.success, this.replyDecoder(name), {
+    const json = encoded.success
+    // the same checks passed for JSON, so encoding with raw bytes succeeds too (else JSON's form is sent)
+    const payloadFor = (wire: Codec) => {
+      if (wire === "json") return json
+      const raw = this.codec.encodeCommand(name, payload, this.version, wire)
+      return Result.isSuccess(raw) ? raw.success : json
+    }
+    return this.commands.issue(name, payloadFor, this.replyDecoder(name), {
       timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs,
       signal: options.signal
     }) as Promise<CommandResult<V, K>>
@@ -123,9 +132,10 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
 
   // ---- inbound -----------------------------------------------------------------------------------------------
 
-  protected onMessage(text: string): void {
+  protected onMessage(data: string | Uint8Array): void {
     this.lastMessageAt = now()
-    for (const line of splitMessage(text)) {
+    if (typeof data !== "string") return this.onBinaryMessage(data)
+    for (const line of splitMessage(data)) {
       if (line.length === 0) continue
       let json: unknown
       try {
@@ -139,15 +149,32 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
         )
         continue
       }
-      const decoded = decodeServerFrame(json)
-      if (Result.isFailure(decoded)) {
-        this.issue(new ProtocolViolation(fromSchemaError(decoded.failure)))
-        continue
-      }
-      this.onFrame(decoded.success)
-      // A handler may have closed the client, or a frame ended this connection.
-      if (this.current === "closed" || this.socket === undefined) return
+      if (!this.onValue(json)) return
     }
+  }
+
+  /** MessagePack frames, back to back in one binary message. */
+  private onBinaryMessage(bytes: Uint8Array): void {
+    let values: ReadonlyArray<unknown>
+    try {
+      values = MessagePack.decodeAll(bytes)
+    } catch {
+      this.issue(new ProtocolViolation({ message: "the server sent a message that is not MessagePack", path: [] }))
+      return
+    }
+    for (const value of values) if (!this.onValue(value)) return
+  }
+
+  /** One parsed frame; false once the connection it came on is gone. */
+  private onValue(value: unknown): boolean {
+    const decoded = decodeServerFrame(value)
+    if (Result.isFailure(decoded)) {
+      this.issue(new ProtocolViolation(fromSchemaError(decoded.failure)))
+      return true
+    }
+    this.onFrame(decoded.success)
+    // A handler may have closed the client, or a frame ended this connection.
+    return !(this.current === "closed" || this.socket === undefined)
   }
 
   private onFrame(frame: ServerFrame): void {

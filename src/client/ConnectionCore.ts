@@ -1,11 +1,12 @@
 import { CloseCodes, isResumable } from "../protocol/CloseCodes.ts"
 import type { ClientFrame } from "../protocol/Frames.ts"
-import { subprotocol } from "../protocol/Negotiation.ts"
+import * as MessagePack from "../protocol/MessagePack.ts"
+import { type Codec, subprotocol } from "../protocol/Negotiation.ts"
 import type { AnyProtocol, VersionDef } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import * as Backoff from "./Backoff.ts"
 import { Channels } from "./Channels.ts"
-import { Commands } from "./Commands.ts"
+import { Commands, type FrameBuilder } from "./Commands.ts"
 import {
   type ClientIssue,
   Disconnected,
@@ -27,7 +28,12 @@ export abstract class ConnectionCore<V extends VersionDef> {
   readonly version: V["version"]
 
   protected readonly codec: ProtocolCodec
+  /** The preferred subprotocol, for messages. */
   protected readonly offered: string
+  /** Every subprotocol offered, preferred first: MessagePack offers JSON behind it for servers without it. */
+  protected readonly offers: ReadonlyArray<string>
+  /** The wire codec of the current connection, from the subprotocol the server selected. */
+  protected wire: Codec = "json"
   protected readonly factory: Socket.SocketFactory
   protected readonly backoff: Backoff.Backoff
   protected readonly channels: Channels
@@ -67,13 +73,16 @@ export abstract class ConnectionCore<V extends VersionDef> {
     }
     this.protocol = protocol.name
     this.version = options.version as V["version"]
-    this.offered = subprotocol(protocol.name, options.version)
+    const preferred = options.codec ?? "json"
+    this.offered = subprotocol(protocol.name, options.version, preferred)
+    this.offers =
+      preferred === "json" ? [this.offered] : [this.offered, subprotocol(protocol.name, options.version, "json")]
     this.factory = options.socket ?? Socket.global()
     this.random = options.random ?? Math.random
     this.backoff = Backoff.make(options.backoff, this.random)
     this.heartbeatSlackMs = options.heartbeatSlackMs ?? 1_000
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000
-    this.commands = new Commands((text) => this.sendText(text))
+    this.commands = new Commands((frame) => this.sendBuilt(frame))
     this.channels = new Channels(
       {
         welcomed: () => this.welcomed,
@@ -134,9 +143,9 @@ export abstract class ConnectionCore<V extends VersionDef> {
         if (id === this.conn && this.current !== "closed") f(...args)
       }
     try {
-      this.socket = this.factory(this.options.url, [this.offered], {
+      this.socket = this.factory(this.options.url, this.offers, {
         onOpen: guard((protocol: string) => this.onOpen(protocol, token)),
-        onMessage: guard((text: string) => this.onMessage(text)),
+        onMessage: guard((data: string | Uint8Array) => this.onMessage(data)),
         onClose: guard((code: number, reason: string) => this.lost(code, reason)),
         onRefused: guard((status: number, body: string) => this.onRefused(status, body))
       })
@@ -148,17 +157,18 @@ export abstract class ConnectionCore<V extends VersionDef> {
   }
 
   protected onOpen(protocol: string, token: string | undefined): void {
-    if (protocol !== this.offered) {
+    if (!this.offers.includes(protocol)) {
       this.terminate(
         new ProtocolMismatch({
           protocol: this.protocol,
           version: this.version,
           supported: [],
-          message: `offered subprotocol ${this.offered}, the server selected "${protocol}"`
+          message: `offered subprotocol ${this.offers.join(", ")}, the server selected "${protocol}"`
         })
       )
       return
     }
+    this.wire = protocol.endsWith(".msgpack") ? "msgpack" : "json"
     this.send({
       type: "authenticate",
       ...(token !== undefined ? { token } : {}),
@@ -304,13 +314,18 @@ export abstract class ConnectionCore<V extends VersionDef> {
   // ---- outbound ----------------------------------------------------------------------------------------------
 
   protected send(frame: ClientFrame): void {
-    this.socket?.send(JSON.stringify(frame))
+    this.socket?.send(this.encode(frame))
   }
 
-  /** For commands: sends only on a welcomed connection. */
-  protected sendText(text: string): boolean {
+  /** A frame in the current connection's codec: JSON text, or MessagePack bytes. */
+  private encode(frame: object): string | Uint8Array {
+    return this.wire === "msgpack" ? MessagePack.encode(frame) : JSON.stringify(frame)
+  }
+
+  /** For commands: sends only on a welcomed connection, built for its codec. */
+  protected sendBuilt(frame: FrameBuilder): boolean {
     if (!this.welcomed || this.socket === undefined) return false
-    this.socket.send(text)
+    this.socket.send(this.encode(frame(this.wire)))
     return true
   }
 
@@ -328,8 +343,8 @@ export abstract class ConnectionCore<V extends VersionDef> {
     }
   }
 
-  /** A message from the server (the connection it came on is the current one). */
-  protected abstract onMessage(text: string): void
+  /** A message from the server (the connection it came on is the current one): JSON text or MessagePack bytes. */
+  protected abstract onMessage(data: string | Uint8Array): void
 }
 
 /** Reads the supported versions from a 400 body: JSON `{ supported: [1, 2] }` or text naming `v1`, `v2`. */

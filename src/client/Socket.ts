@@ -1,17 +1,18 @@
 /**
  * The seam between the client and a WebSocket implementation: what the client needs from a socket (open with
- * subprotocols, text in and out, close with a code) and an adapter for the standard WebSocket API
- * (`globalThis.WebSocket` in browsers, Deno, Bun and Node 22+).
+ * subprotocols, text and binary messages in and out, close with a code) and an adapter for the standard
+ * WebSocket API (`globalThis.WebSocket` in browsers, Deno, Bun and Node 22+).
  *
  * The Node adapter over `ws` lives in node.ts, the only client file that may import Node modules. Protocol
- * logic (frames, auth, heartbeats) is the client's; this file only moves text.
+ * logic (frames, codecs, auth, heartbeats) is the client's; this file only moves messages: text (JSON) or bytes
+ * (MessagePack).
  */
 
 export interface SocketHandlers {
   /** The upgrade succeeded; `protocol` is the subprotocol the server selected. */
   readonly onOpen: (protocol: string) => void
-  /** One text message (it may hold several frames; see EventFrame.ts). */
-  readonly onMessage: (text: string) => void
+  /** One message: text (JSON) or bytes (MessagePack); either may hold several frames (see EventFrame.ts). */
+  readonly onMessage: (data: string | Uint8Array) => void
   /** The socket is gone: closed by either side or failed to connect (1006). Called at most once. */
   readonly onClose: (code: number, reason: string) => void
   /**
@@ -23,7 +24,8 @@ export interface SocketHandlers {
 }
 
 export interface Socket {
-  readonly send: (text: string) => void
+  /** Sends a text message (a string) or a binary one (bytes). */
+  readonly send: (data: string | Uint8Array) => void
   /** Closes with a close frame. The client ignores every callback of this socket afterwards. */
   readonly close: (code: number, reason: string) => void
   /**
@@ -47,11 +49,16 @@ export const fromWebSocket =
   (url, protocols, handlers) => {
     let done = false
     const ws = new Ctor(url, [...protocols])
+    // binary messages as ArrayBuffers (read synchronously), not Blobs
+    ws.binaryType = "arraybuffer"
     ws.onopen = () => {
       if (!done) handlers.onOpen(ws.protocol)
     }
     ws.onmessage = (event: MessageEvent) => {
-      if (!done && typeof event.data === "string") handlers.onMessage(event.data)
+      if (done) return
+      const data: unknown = event.data
+      if (typeof data === "string") handlers.onMessage(data)
+      else if (data instanceof ArrayBuffer) handlers.onMessage(new Uint8Array(data))
     }
     ws.onclose = (event: CloseEvent) => {
       if (done) return
@@ -69,8 +76,8 @@ export const fromWebSocket =
       }
     }
     return {
-      send: (text) => {
-        if (!done && ws.readyState === 1) ws.send(text)
+      send: (data) => {
+        if (!done && ws.readyState === 1) ws.send(data)
       },
       close,
       terminate: close

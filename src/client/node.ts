@@ -28,7 +28,10 @@ export const wsSocket =
       if (!done) handlers.onOpen(ws.protocol)
     })
     ws.on("message", (data, isBinary) => {
-      if (!done && !isBinary) handlers.onMessage(data.toString())
+      if (done) return
+      // ws hands a Buffer (its default binaryType): bytes for a binary message, UTF-8 text for a text one
+      const bytes = data as Buffer
+      handlers.onMessage(isBinary ? bytes : bytes.toString())
     })
     ws.on("close", (code, reason) => {
       if (finish()) handlers.onClose(code, reason.toString())
@@ -49,8 +52,8 @@ export const wsSocket =
       response.on("error", refuse)
     })
     return {
-      send: (text) => {
-        if (!done && ws.readyState === WebSocket.OPEN) ws.send(text)
+      send: (data) => {
+        if (!done && ws.readyState === WebSocket.OPEN) ws.send(data)
       },
       close: (code, reason) => {
         done = true

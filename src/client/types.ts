@@ -4,6 +4,7 @@
  * without importing the module that imports them.
  */
 import type { PresenceMember, ResetReason, Welcome } from "../protocol/Frames.ts"
+import type { Codec } from "../protocol/Negotiation.ts"
 import type { Position } from "../protocol/Position.ts"
 import type {
   CommandName,
@@ -82,8 +83,13 @@ export type TokenSource = string | (() => string | PromiseLike<string>)
 export interface ClientOptions<N extends number> {
   /** For example `ws://127.0.0.1:4000/ws`. */
   readonly url: string
-  /** The protocol version this app speaks; offered as the subprotocol `tidings.<name>.v<N>.json`. */
+  /** The protocol version this app speaks; offered as the subprotocol `tidings.<name>.v<N>.<codec>`. */
   readonly version: N
+  /**
+   * The wire codec: `json` (text frames, the default) or `msgpack` (binary MessagePack frames, Bytes fields as raw
+   * bytes). `msgpack` offers `json` too, behind it, so a server without MessagePack still connects (over JSON).
+   */
+  readonly codec?: Codec | undefined
   readonly token?: TokenSource | undefined
   readonly backoff?: BackoffOptions | undefined
   readonly ack?: AckOptions | undefined

@@ -1,9 +1,11 @@
 /**
  * Encodes `event` frames once. The frame for an entry is assembled from already-encoded JSON pieces (the
  * stored data is JSON text), so fan-out to N sockets costs one string per (entry, protocol version), never a
- * JSON.stringify per recipient. Control frames are rare and go through JSON.stringify directly.
+ * JSON.stringify per recipient. Control frames are rare and go through JSON.stringify directly. The MessagePack
+ * form of an event frame (encodeEventFrameMsgpack) is likewise built once per (entry, protocol version).
  */
 import type { ServerFrame } from "./Frames.ts"
+import * as MessagePack from "./MessagePack.ts"
 
 export interface EventFrameParts {
   readonly channel: string
@@ -33,6 +35,18 @@ export const encodeEventFrame = (parts: EventFrameParts, event: string, data: st
   }
   return `${lastHead}${parts.offset}${eventPart}${data},"time":${parts.time}}`
 }
+
+/** `data` is the wire value for MessagePack (ProtocolCodec.eventData: Bytes fields as raw bytes). */
+export const encodeEventFrameMsgpack = (parts: EventFrameParts, event: string, data: unknown): Uint8Array =>
+  MessagePack.encode({
+    type: "event",
+    channel: parts.channel,
+    epoch: parts.epoch,
+    offset: parts.offset,
+    event,
+    data,
+    time: parts.time
+  })
 
 export const encodeFrame = (frame: ServerFrame): string => JSON.stringify(frame)
 

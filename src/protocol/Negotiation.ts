@@ -1,13 +1,24 @@
 /**
- * Version negotiation over the WebSocket subprotocol header.
+ * Version and codec negotiation over the WebSocket subprotocol header.
  *
- * A client offers one or more `tidings.<protocol>.v<N>.json` subprotocols; the server picks the highest version
- * it also speaks. No common version refuses the upgrade (HTTP 400) with a body naming what the server supports.
+ * A client offers one or more `tidings.<protocol>.v<N>.<codec>` subprotocols, where the codec is `json` (text
+ * frames) or `msgpack` (binary frames, MessagePack). The server picks the highest version it also speaks; among
+ * offers of that version, the codec the client listed first (so a client states its preference by order, and
+ * can offer `msgpack` with `json` behind it as a fallback for servers that have no MessagePack). No common
+ * version refuses the upgrade (HTTP 400) with a body naming what the server supports.
  */
 
-export const CODEC = "json"
+/** The wire encodings a connection can negotiate. */
+export type Codec = "json" | "msgpack"
 
-export const subprotocol = (protocol: string, version: number): string => `tidings.${protocol}.v${version}.${CODEC}`
+/** What this implementation speaks, in the server's order of preference (used only to list what it supports). */
+export const CODECS: ReadonlyArray<Codec> = ["json", "msgpack"]
+
+/** The codec of a subprotocol with no choice of codec (older clients, plain WebSockets). */
+export const CODEC: Codec = "json"
+
+export const subprotocol = (protocol: string, version: number, codec: Codec = CODEC): string =>
+  `tidings.${protocol}.v${version}.${codec}`
 
 const pattern = /^tidings\.([a-z][a-z0-9_-]*)\.v(\d{1,6})\.([a-z0-9]+)$/
 
@@ -31,18 +42,38 @@ export const parseHeader = (header: string | undefined): ReadonlyArray<string> =
         .filter((s) => s.length > 0)
     : []
 
-/** The highest version both sides speak, or undefined. */
-export const choose = (
+/** A version and codec both sides speak. */
+export interface Choice {
+  readonly version: number
+  readonly codec: Codec
+}
+
+/**
+ * The highest version both sides speak and, for that version, the first codec the client offered that the
+ * server speaks; undefined when there is none.
+ */
+export const negotiate = (
   protocol: string,
   supported: ReadonlyArray<number>,
-  offered: ReadonlyArray<string>
-): number | undefined => {
-  let best: number | undefined
+  offered: ReadonlyArray<string>,
+  codecs: ReadonlyArray<Codec> = CODECS
+): Choice | undefined => {
+  let best: Choice | undefined
   for (const raw of offered) {
     const offer = parseOffer(raw)
-    if (offer && offer.protocol === protocol && offer.codec === CODEC && supported.includes(offer.version)) {
-      if (best === undefined || offer.version > best) best = offer.version
+    if (!offer || offer.protocol !== protocol || !supported.includes(offer.version)) continue
+    const codec = codecs.find((c) => c === offer.codec)
+    // a later offer wins only with a higher version: at equal version the earlier one is the client's preference
+    if (codec !== undefined && (best === undefined || offer.version > best.version)) {
+      best = { version: offer.version, codec }
     }
   }
   return best
 }
+
+/** The highest version both sides speak over JSON, or undefined (servers and tests that speak JSON only). */
+export const choose = (
+  protocol: string,
+  supported: ReadonlyArray<number>,
+  offered: ReadonlyArray<string>
+): number | undefined => negotiate(protocol, supported, offered, [CODEC])?.version

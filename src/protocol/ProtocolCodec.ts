@@ -5,8 +5,13 @@
  * for an older client (decode → migrate down → encode), and lifts an older client's command to the newest
  * version; the client decodes events and replies and encodes commands in the version it speaks.
  * Decoders are built once per schema at start-up, never per message.
+ *
+ * Stored event data is JSON text in every case. What goes on the wire for a connection that negotiated MessagePack
+ * is the same value with its Bytes fields as raw bytes (Bytes.ts): the `codec` parameters below choose it.
  */
 import { Result, Schema } from "effect"
+import { rawBytes } from "./Bytes.ts"
+import type { Codec } from "./Negotiation.ts"
 import type { AnyProtocol, CommandDef, ErasedMigration, PlainSchema, VersionDef } from "./Protocol.ts"
 import { fromSchemaError, type SchemaProblem } from "./SchemaProblem.ts"
 
@@ -42,6 +47,10 @@ interface CompiledVersion {
 }
 
 export type ErasedReply = { name: string; ok: true; result: unknown } | { name: string; ok: false; error: unknown }
+
+/** Encodes with `schema`, Bytes fields raw for MessagePack (Bytes.ts). */
+const encodeFor = (schema: CompiledSchema, value: unknown, codec: Codec) =>
+  codec === "msgpack" ? rawBytes(() => schema.encode(value)) : schema.encode(value)
 
 const problem = (code: ProblemCode, message: string, path: ReadonlyArray<string | number> = []): Problem => ({
   code,
@@ -149,6 +158,22 @@ export class ProtocolCodec {
       : Result.succeed({ event: current.event, data: encoded.success })
   }
 
+  /**
+   * The wire value of an event's data for `codec`, from its JSON text in `version`: for JSON the parsed text, for
+   * MessagePack the same value with Bytes fields as raw bytes (decoded and encoded again once per event).
+   */
+  eventData(event: string, dataJson: string, version: number, codec: Codec): Result.Result<unknown, Problem> {
+    const parsed: unknown = JSON.parse(dataJson)
+    if (codec === "json") return Result.succeed(parsed)
+    const decoded = this.decodeEvent(event, parsed, version)
+    if (Result.isFailure(decoded)) return decoded
+    const schema = this.version(version).events.get(event)!
+    const encoded = encodeFor(schema, decoded.success, codec)
+    return Result.isFailure(encoded)
+      ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, ["data"]) })
+      : Result.succeed(encoded.success)
+  }
+
   // ---- commands ----------------------------------------------------------------------------------------------
 
   /** Decodes a command sent by a client speaking `version` and lifts it to the newest version. */
@@ -171,11 +196,16 @@ export class ProtocolCodec {
   }
 
   /** Encodes a typed command payload for the wire (client side). */
-  encodeCommand(name: string, payload: unknown, version: number): Result.Result<unknown, Problem> {
+  encodeCommand(
+    name: string,
+    payload: unknown,
+    version: number,
+    codec: Codec = "json"
+  ): Result.Result<unknown, Problem> {
     const command = this.version(version).commands.get(name)
     if (!command)
       return Result.fail(problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`))
-    const encoded = command.payload.encode(payload)
+    const encoded = encodeFor(command.payload, payload, codec)
     return Result.isFailure(encoded)
       ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, ["payload"]) })
       : Result.succeed(encoded.success)
@@ -185,18 +215,23 @@ export class ProtocolCodec {
    * Takes a newest-version reply, migrates it down to `version`, and encodes it for the wire.
    * `name` is the newest-version command name the handler ran; `originalName` the one the client sent.
    */
-  encodeReply(reply: ErasedReply, version: number, originalName: string): Result.Result<ErasedReply, Problem> {
+  encodeReply(
+    reply: ErasedReply,
+    version: number,
+    originalName: string,
+    codec: Codec = "json"
+  ): Result.Result<ErasedReply, Problem> {
     let current: ErasedReply = reply
     for (let v = this.latest - 1; v >= version; v--) current = this.migrations.get(v)!.replyDown(current)
     const command = this.version(version).commands.get(originalName)
     if (!command) return Result.fail(problem("unknown_command", `unknown command "${originalName}"`))
     if (current.ok) {
-      const r = command.result.encode(current.result)
+      const r = encodeFor(command.result, current.result, codec)
       return Result.isFailure(r)
         ? Result.fail({ code: "invalid_payload", ...fromSchemaError(r.failure, ["result"]) })
         : Result.succeed({ name: originalName, ok: true, result: r.success })
     }
-    const e = command.error.encode(current.error)
+    const e = encodeFor(command.error, current.error, codec)
     return Result.isFailure(e)
       ? Result.fail({ code: "invalid_payload", ...fromSchemaError(e.failure, ["error"]) })
       : Result.succeed({ name: originalName, ok: false, error: e.success })

@@ -35,6 +35,10 @@ export const ServeConfig = Config.all({
     Config.withDefault(4000)
   ),
   path: Config.String("TIDINGS_PATH").pipe(Config.withDefault("/ws")),
+  /** Server processes behind the port (`tidings serve --processes`, src/server/processes): 1 is one plain process. */
+  processes: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 })), "TIDINGS_PROCESSES").pipe(
+    Config.withDefault(1)
+  ),
   backlog: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), "TIDINGS_BACKLOG").pipe(
     Config.withDefault(4096)
   ),

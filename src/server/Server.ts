@@ -11,7 +11,7 @@ import { WebSocketServer } from "ws"
 import { Bridges } from "../bridges/Bridges.ts"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import { isCommandUnavailable } from "../protocol/CommandUnavailable.ts"
-import { choose, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
+import { CODECS, negotiate, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
 import type { AnyProtocol } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
@@ -35,6 +35,7 @@ import type { Handlers } from "./Handlers.ts"
 import { HttpRoutes, Metrics, Sse, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import { type PresenceOptions, PresenceTracker, type TrackerEnv } from "./presence/index.ts"
+import { ProcessGroup } from "./processes/ProcessGroup.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import type { ServerOptions } from "./ServerOptions.ts"
 import { Stats } from "./Stats.ts"
@@ -73,6 +74,8 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const localRuns = Option.getOrUndefined(yield* Effect.serviceOption(LocalRuns))
     /** Bridges running in this process (src/bridges), when configured. */
     const bridges = Option.getOrUndefined(yield* Effect.serviceOption(Bridges))
+    /** The node's other processes, when this is one of several (processes/): readiness and metrics cover them. */
+    const group = Option.getOrUndefined(yield* Effect.serviceOption(ProcessGroup))
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     const context = yield* Effect.context<R>()
@@ -190,8 +193,10 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       }
     }
 
-    // one string per version, shared by every socket (ws keeps the chosen subprotocol per socket)
-    const subprotocols = new Map(codec.versions.map((v) => [v, subprotocol(codec.name, v)] as const))
+    // one string per version and codec, shared by every socket (ws keeps the chosen subprotocol per socket)
+    const subprotocols = new Map(
+      codec.versions.flatMap((v) => CODECS.map((c) => [subprotocol(codec.name, v, c), subprotocol(codec.name, v, c)]))
+    )
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: limits.maxPayloadBytes,
@@ -201,8 +206,10 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       autoPong: false,
       WebSocket: ConnectionSocket,
       handleProtocols: (offered) => {
-        const version = choose(codec.name, codec.versions, [...offered])
-        return version === undefined ? false : (subprotocols.get(version) ?? false)
+        const choice = negotiate(codec.name, codec.versions, [...offered])
+        return choice === undefined
+          ? false
+          : (subprotocols.get(subprotocol(codec.name, choice.version, choice.codec)) ?? false)
       }
     })
 
@@ -237,11 +244,12 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       const offered = parseHeader(request.headers["sec-websocket-protocol"])
       // a plain WebSocket offers no subprotocol: it speaks the version its URL names, or the server's default
       const plain = offered.length === 0 ? plainOptions(request) : undefined
+      const choice = plain ? undefined : negotiate(codec.name, codec.versions, offered)
       const version = plain
         ? plain.version === null
           ? plainVersion
           : codec.versions.find((v) => String(v) === plain.version)
-        : choose(codec.name, codec.versions, offered)
+        : choice?.version
       if (version === undefined) {
         return refused(400, {
           error: "unsupported_version",
@@ -249,7 +257,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
             ? `version ${JSON.stringify(plain.version)} is not spoken here; ask for one of ${codec.versions.join(", ")} with ?v=`
             : `no common protocol version; offer one of the supported subprotocols`,
           protocol: codec.name,
-          supported: codec.versions.map((v) => subprotocol(codec.name, v))
+          supported: codec.versions.map((v) => subprotocol(codec.name, v)),
+          // any supported subprotocol may end in one of these instead of `.json`
+          codecs: CODECS
         })
       }
       const { token, session } = credentials(request)
@@ -262,6 +272,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           socket.off("error", destroySocket)
           const connection = new Connection(ws, ip, version, env)
           if (plain) connection.markPlain(plain.batch)
+          if (choice?.codec === "msgpack") connection.markMsgpack()
           connection.timerSlice = connectionCount++ % TIMER_SLICES
           connections.add(connection)
           stats.connectionsOpen++
@@ -340,10 +351,11 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       ready: () => !draining,
       dependencies: () => [
         ...(runs ? [{ name: "runs", ...runs.readiness() }] : []),
-        ...(bridges ? [{ name: "bridges", ...bridges.readiness() }] : [])
+        ...(bridges ? [{ name: "bridges", ...bridges.readiness() }] : []),
+        ...(group ? [{ name: "processes", ...group.readiness() }] : [])
       ],
       transportHealth,
-      metrics,
+      metrics: group ? { ...metrics, render: () => group.renderMetrics(metrics.registry) } : metrics,
       codec,
       publisher,
       auth,
@@ -437,6 +449,13 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       })
     )
 
+    const readyNow = () =>
+      transportHealth.current().ok &&
+      !draining &&
+      (runs === undefined || runs.readiness().ready) &&
+      (bridges === undefined || bridges.readiness().ready)
+    if (group) yield* group.attach({ ready: readyNow, registry: metrics.registry, connections: () => connections.size })
+
     const host = options.host ?? "127.0.0.1"
     return TidingsServer.of({
       port,
@@ -453,13 +472,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           )
         ),
       connections: () => connections.size,
-      ready: Effect.sync(
-        () =>
-          transportHealth.current().ok &&
-          !draining &&
-          (runs === undefined || runs.readiness().ready) &&
-          (bridges === undefined || bridges.readiness().ready)
-      )
+      ready: Effect.sync(readyNow)
     })
   })
 

@@ -17,7 +17,9 @@
  * leader before electing another) appends fail with a retryable `TransportError` (no responders, or a timeout)
  * and succeed again afterwards; an append retried with the same idempotency key is stored once, since the new
  * leader rebuilds the duplicate window from the replicated messages. When a leader is elected the live consumer
- * is replaced (nats/LiveFeed.ts), as after a reconnect.
+ * is replaced (nats/LiveFeed.ts), as after a reconnect. A server that stops answering while its TCP connection stays
+ * open (cut off by the network, frozen) is left for another server of the cluster after `silentServerMs`
+ * (nats/SilentServer.ts), instead of after nats.js's own pings (minutes).
  *
  * Positions (the same contract as Memory.ts and Redis.ts). JetStream's stream sequence is global, not
  * contiguous per subject, so it is never exposed. Each message carries its channel offset and epoch in headers;
@@ -64,6 +66,7 @@ import { CHECKED_WITH, installedNatsCore, installFastParser } from "./nats/Parse
 import * as NatsPresence from "./nats/Presence.ts"
 import { presenceStreamName, presenceSubjects } from "./nats/Presence.ts"
 import { Publisher } from "./nats/Publisher.ts"
+import { answersWithin, leaveSilentServers, SilentServers } from "./nats/SilentServer.ts"
 import {
   channelStreamSpec,
   cursorStreamSpec,
@@ -112,6 +115,12 @@ export interface NatsTransportOptions extends TransportOptions {
   readonly connectTimeoutMs?: number
   /** Pause between reconnection attempts, in milliseconds (default 1000; attempts never stop). */
   readonly reconnectWaitMs?: number
+  /**
+   * On a cluster, how long the server this node is connected to may leave a ping unanswered before the connection
+   * moves to another server, in milliseconds (default 3000; 0 leaves it to nats.js's pings, minutes apart). A
+   * partitioned or frozen server keeps its TCP connection open: without this the node waits on it meanwhile.
+   */
+  readonly silentServerMs?: number
   /** Connection name shown by the server's monitoring (default "tidings"). */
   readonly connectionName?: string
   /** Capture an async stack trace on every request (debugging; default false, it costs ~40% of publish CPU). */
@@ -155,6 +164,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       Effect.runForkWith(context)(Effect.logWarning(message, cause))
     }
     const clock = yield* Clock.Clock
+    const silentServers = new SilentServers(() => clock.currentTimeMillisUnsafe())
 
     const nc = yield* Effect.acquireRelease(
       Effect.tryPromise({
@@ -166,7 +176,8 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
             waitOnFirstConnect: false,
             maxReconnectAttempts: -1,
             reconnectTimeWait: options.reconnectWaitMs ?? 1000,
-            noAsyncTraces: !(options.asyncTraces ?? false)
+            noAsyncTraces: !(options.asyncTraces ?? false),
+            reconnectToServer: silentServers.pick
           }),
         catch: (error) =>
           new TransportError({
@@ -269,6 +280,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
 
     yield* Effect.addFinalizer(() => Effect.promise(() => feed.close()))
     watchConnection(nc, link, watcher, feed, report)
+    yield* leaveSilentServers(nc, link, options.silentServerMs ?? 3000, silentServers, report)
     const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.*.${stream}`, {
       callback: (error, message) => {
         if (error !== null) return
@@ -277,7 +289,8 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           // the old one. Start a fresh live consumer after the last message dispatched, and read tops again.
           log.invalidateAll()
           feed.resume()
-          // publishes sent to the old leader are never answered: fail them now (retryable) instead of at the timeout
+          // publishes sent to the old leader are never answered: fail them now (retryable) instead of at the timeout,
+          // and those of the last 500 ms once 500 ms old
           publisher.failStale(500)
           return
         }
@@ -316,7 +329,7 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
       // a round trip to the server, not only the connection's state: a blackholed server looks connected
       // until the client's own pings time out (minutes)
       healthy: Effect.suspend(() =>
-        link.connected && !nc.isClosed() ? Effect.promise(() => roundTrip(nc, 2000)) : Effect.succeed(false)
+        link.connected && !nc.isClosed() ? Effect.promise(() => answersWithin(nc, 2000)) : Effect.succeed(false)
       )
     }
     return transport
@@ -343,20 +356,6 @@ const resolveReplicas = (
 export const clusterReplicas = (
   info: { readonly cluster?: string; readonly connect_urls?: Array<string> } | undefined
 ) => (info?.cluster !== undefined && (info.connect_urls?.length ?? 0) >= 3 ? 3 : 1)
-
-/** Whether the server answers a PING within `ms`. */
-const roundTrip = (nc: NatsConnection, ms: number): Promise<boolean> => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    nc.flush().then(
-      () => true,
-      () => false
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms)
-    })
-  ]).finally(() => clearTimeout(timer))
-}
 
 /** The NATS transport as the `Transport` service. */
 export const layer = (options: NatsTransportOptions = {}): Layer.Layer<Transport, TransportError> =>

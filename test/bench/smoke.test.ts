@@ -5,7 +5,6 @@
  * duplicated or missing, every client caught up — and a report. It never checks latency (CI machines are noisy);
  * `npm run bench` does that. The SSE reader's parser is checked against what the server writes, cut anywhere.
  */
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,21 +15,10 @@ import { SseClient } from "../../bench/loadgen/SseClient.ts"
 import { scanAgrees } from "../../bench/loadgen/TidingsClient.ts"
 import type { RunResult } from "../../bench/results.ts"
 import { encodeEventFrame } from "../../src/protocol/EventFrame.ts"
+import { runBench } from "./support/runBench.ts"
 
 const out = mkdtempSync(join(tmpdir(), "tidings-bench-smoke-"))
 afterAll(() => rmSync(out, { recursive: true, force: true }))
-
-const runBench = (args: ReadonlyArray<string>): Promise<{ code: number | null; output: string }> =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], {
-      cwd: join(import.meta.dirname, "../.."),
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()))
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()))
-    child.on("exit", (code) => resolve({ code, output }))
-  })
 
 describe("bench smoke", () => {
   it("reads event frames without JSON.parse exactly as JSON.parse does", () => {

@@ -29,6 +29,7 @@ describe("tidings CLI", () => {
     const help = runSync(["serve", "--help"], cleanEnv())
     expect(help.status).toBe(0)
     expect(help.stdout).toContain("--transport T")
+    expect(help.stdout).toContain("--processes N")
     expect(runSync(["bogus"], cleanEnv()).status).toBe(2)
   })
 

@@ -4,14 +4,14 @@
  */
 import { describe, expect, it } from "vitest"
 import { eventually } from "./support/fakeServer.ts"
-import { deferred, harness, sleep } from "./support/harness.ts"
+import { codecs, deferred, harness, sleep } from "./support/harness.ts"
 import { step } from "./support/testProtocol.ts"
-
-const h = harness()
 
 const acked = (frames: ReadonlyArray<Record<string, unknown>>) => frames.map((f) => `${f.channel}@${f.offset}`)
 
-describe("Client acks", () => {
+describe.each(codecs)("Client acks (%s)", (codec) => {
+  const h = harness(codec)
+
   it("acks cumulatively, one frame per batch of maxEvents", async () => {
     const server = await h.server()
     const client = h.client(server, { ack: { maxEvents: 10, maxDelayMs: 60_000 } })

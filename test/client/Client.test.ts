@@ -12,12 +12,12 @@ import {
   type EventMeta
 } from "../../src/client/node.ts"
 import { eventually } from "./support/fakeServer.ts"
-import { harness, sleep } from "./support/harness.ts"
+import { codecs, harness, sleep } from "./support/harness.ts"
 import { step } from "./support/testProtocol.ts"
 
-const h = harness()
+describe.each(codecs)("Client (%s)", (codec) => {
+  const h = harness(codec)
 
-describe("Client", () => {
   it("negotiates, authenticates, and delivers typed events decoded for its version", async () => {
     const server = await h.server()
     const client = h.client(server, { token: "alice" })
@@ -32,6 +32,7 @@ describe("Client", () => {
 
     const conn = server.latest()!
     expect(conn.version).toBe(2)
+    expect(conn.msgpack).toBe(codec === "msgpack")
     expect(conn.received[0]).toEqual({ type: "authenticate", token: "alice" })
 
     server.publish("run:1", "step_update", step(1))

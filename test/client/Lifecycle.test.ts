@@ -5,12 +5,12 @@
 import { describe, expect, it } from "vitest"
 import * as Client from "../../src/client/node.ts"
 import { eventually } from "./support/fakeServer.ts"
-import { harness, sleep } from "./support/harness.ts"
-import { demo } from "./support/testProtocol.ts"
+import { codecs, harness, sleep } from "./support/harness.ts"
+import { demo, step } from "./support/testProtocol.ts"
 
-const h = harness()
+describe.each(codecs)("Client lifecycle (%s)", (codec) => {
+  const h = harness(codec)
 
-describe("Client lifecycle", () => {
   it("answers pings with pongs", async () => {
     const server = await h.server({ heartbeatMs: 20 })
     const client = h.client(server)
@@ -141,9 +141,17 @@ describe("Client lifecycle", () => {
     const client = Client.make(demo, {
       url: server.url,
       version: 2,
+      codec,
       socket: Client.fromWebSocket(WebSocket as unknown as Client.WebSocketConstructor)
     })
     h.defer(() => client.close())
     await expect(client.ready()).resolves.toMatchObject({ version: 2 })
+    expect(server.latest()!.msgpack).toBe(codec === "msgpack")
+    const steps: Array<number> = []
+    client.on("step_update", (data) => void steps.push(data.step))
+    await client.subscribe("run:1").ready()
+    server.publish("run:1", "step_update", step(1))
+    server.publish("run:1", "step_update", step(2))
+    await eventually(() => expect(steps).toEqual([1, 2]))
   })
 })

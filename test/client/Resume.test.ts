@@ -6,12 +6,12 @@
 import { describe, expect, it } from "vitest"
 import type { ResetNotice } from "../../src/client/node.ts"
 import { eventually } from "./support/fakeServer.ts"
-import { harness, sleep } from "./support/harness.ts"
+import { codecs, harness, sleep } from "./support/harness.ts"
 import { step } from "./support/testProtocol.ts"
 
-const h = harness()
+describe.each(codecs)("Client positions (%s)", (codec) => {
+  const h = harness(codec)
 
-describe("Client positions", () => {
   it("drops a duplicated offset", async () => {
     const server = await h.server()
     const client = h.client(server)

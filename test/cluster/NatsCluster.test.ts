@@ -11,16 +11,18 @@
  *
  * At the end every acknowledged event is in the channel's log exactly once, at the offset of its `n`, and every
  * client received every event once, in order, on the socket it opened at the start. It prints lost, duplicated,
- * out-of-order and the longest publish stall (the longest time between two acknowledgements).
+ * out-of-order and the longest publish stall (the longest time between two acknowledgements). Each node's `/readyz`
+ * is sampled every 250 ms throughout: it prints when each went 503 and back, and every sample must be answered.
  */
 import { randomUUID } from "node:crypto"
 import { afterAll, describe, expect, it } from "vitest"
-import WebSocket from "ws"
 import { sign } from "../server/support/testServer.ts"
 import { type NatsCluster, startNatsCluster } from "../support/natsCluster.ts"
 import { requireBinary } from "../support/requireBinary.ts"
-import { killAll, type NodeProcess, sleep, spawnNode } from "./support/cluster.ts"
+import { tally, watchChannel } from "./support/channelWatch.ts"
+import { killAll, type NodeProcess, sleep, spawnNode, watchReady } from "./support/cluster.ts"
 import { Publisher } from "./support/publisher.ts"
+import { describeTimeline, readyTimelines } from "./support/readyTimeline.ts"
 
 const SECRET = "test-secret-0123456789-abcdefghij"
 const API_KEY = "cluster-test-api-key"
@@ -30,66 +32,20 @@ const RATE = 100
 const BATCH = 5
 const ms = (n: number) => `${Math.round(n)} ms`
 
-/** A plain WebSocket subscriber (no tidings client): it records `n` and offset of every event of CHANNEL. */
+/** A plain WebSocket subscriber of CHANNEL (support/channelWatch.ts). */
 const subscriber = (url: string, token: string, since?: { epoch: string; offset: number }) =>
-  new Promise<{
-    readonly seen: Array<{ n: number; offset: number; at: number }>
-    readonly closed: () => boolean
-    readonly errors: Array<string>
-    readonly close: () => void
-  }>((resolve, reject) => {
-    const ws = new WebSocket(`${url}?token=${token}`)
-    const seen: Array<{ n: number; offset: number; at: number }> = []
-    const errors: Array<string> = []
-    let closed = false
-    ws.on("message", (data) => {
-      const frame = JSON.parse(data.toString()) as Record<string, unknown>
-      if (frame.type === "welcome") {
-        ws.send(JSON.stringify({ type: "subscribe", channel: CHANNEL, ...(since ? { since } : { fromStart: true }) }))
-      } else if (frame.type === "subscribed") {
-        resolve({ seen, closed: () => closed, errors, close: () => ws.close() })
-      } else if (frame.type === "event" && frame.channel === CHANNEL) {
-        seen.push({ n: (frame.data as { n: number }).n, offset: frame.offset as number, at: performance.now() })
-      } else if (frame.type === "error" || frame.type === "reset") {
-        errors.push(JSON.stringify(frame))
-        if (frame.type === "error") reject(new Error(JSON.stringify(frame)))
-      }
-    })
-    ws.on("close", () => {
-      closed = true
-    })
-    ws.on("error", reject)
-  })
-
-const tally = (seen: ReadonlyArray<{ n: number; offset: number }>, expected: number) => {
-  const counts = new Uint32Array(expected + 1)
-  let outOfOrder = 0
-  let misplaced = 0
-  let highest = 0
-  for (const { n, offset } of seen) {
-    if (n < 1 || n > expected || offset !== n) misplaced++
-    if (n < 1 || n > expected) continue
-    counts[n]!++
-    if (n < highest) outOfOrder++
-    highest = Math.max(highest, n)
-  }
-  let lost = 0
-  let duplicated = 0
-  for (let n = 1; n <= expected; n++) {
-    if (counts[n] === 0) lost++
-    if (counts[n]! > 1) duplicated += counts[n]! - 1
-  }
-  return { lost, duplicated, outOfOrder, misplaced }
-}
+  watchChannel(url, token, CHANNEL, since)
 
 const binary = requireBinary("nats-server", "NATS cluster failover")
 
 describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover", () => {
   let cluster: NatsCluster | undefined
   const sockets: Array<{ readonly close: () => void }> = []
+  let stopWatching: () => Promise<void> = async () => {}
 
   afterAll(async () => {
     for (const s of sockets) s.close()
+    await stopWatching()
     await killAll()
     await cluster?.close()
   })
@@ -125,6 +81,11 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
       Array.from({ length: CLIENTS }, (_, i) => subscriber(nodes[i % nodes.length]!.url, token))
     )
     sockets.push(...clients)
+    const readiness = watchReady(
+      nodes.map((n) => n.http),
+      250
+    )
+    stopWatching = readiness.stop
 
     // a steady publisher; the fault schedule runs beside it
     const acks: Array<number> = []
@@ -182,6 +143,7 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
     note(`SIGCONT ${paused}; leader now ${await leaderOf()}`)
 
     await publishing
+    await readiness.stop()
     note(`all ${publisher.acked} events acknowledged`)
     const deadline = Date.now() + 20_000
     while (clients.some((c) => c.seen.length < total) && Date.now() < deadline) await sleep(50)
@@ -215,6 +177,10 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
     const killStall = stallIn(killedAt, pausedAt)
     const pauseStall = stallIn(pausedAt, Number.POSITIVE_INFINITY)
     const failures = publisher.failures
+    const timelines = readyTimelines(
+      nodes.map((n) => n.http),
+      readiness.samples
+    )
     const statuses = [...new Set(failures.map((f) => f.status))]
     console.log(
       [
@@ -231,6 +197,8 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
           ),
         `  longest publish stall (between two acks): ${ms(stall)} — through the leader's SIGKILL ${ms(killStall)}, ` +
           `through the SIGSTOP ${ms(pauseStall)}; longest delivery lag (ack to a client): ${ms(lag)}`,
+        `  /readyz (every 250 ms; times from the publisher's start):`,
+        ...timelines.map((t, i) => `    ${describeTimeline(nodes[i]!.name, t, publisher.startedAt)}`),
         `  log: ${replay.seen.length} entries; lost ${log.lost}, duplicated ${log.duplicated}, out-of-order ${log.outOfOrder}, misplaced ${log.misplaced}`,
         `  clients: LOST ${lost}, DUPLICATED ${duplicated}, OUT-OF-ORDER ${outOfOrder}, misplaced ${misplaced}; ` +
           `sockets closed ${clients.filter((c) => c.closed()).length}, resets/errors ${clients.reduce((a, c) => a + c.errors.length, 0)}`
@@ -243,6 +211,8 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
     expect({ lost, duplicated, outOfOrder, misplaced }).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, misplaced: 0 })
     expect(clients.filter((c) => c.closed() || c.errors.length > 0)).toHaveLength(0)
     for (const node of nodes) expect(node.running()).toBe(true)
+    // /readyz answered every sample (503 or 200), through the kill and the freeze
+    expect(timelines.map((t) => t.unanswered)).toEqual([0, 0, 0])
     // nats-server waits 4–9 s for a silent leader before electing another: the stall is bounded by that, not by us
     expect(stall).toBeLessThan(15_000)
   }, 120_000)

@@ -6,8 +6,8 @@
  * replica and the transport follows. Then every channel is read back from the new primary.
  *
  * Once every sentinel names the promoted replica and it says it is the primary, the old primary is restarted
- * (empty) as a replica of it — never as an empty primary, which a sentinel with a late view could make the others
- * sync from (seen once under load before this: every acknowledged append lost).
+ * (empty) as a replica of it, with replica-priority 0 — never as an empty primary, and never a candidate for
+ * promotion before it has synced: either would make the others sync from an empty data set.
  *
  * - With `replicatedAcks` (WAIT 1 after every append): 0 acknowledged appends lost, none twice. Between the kill and
  *   the old primary's return as a replica nothing can be acknowledged (no replica confirms): the stall includes it.
@@ -15,6 +15,9 @@
  *   the replica is rarely behind at a plain SIGKILL, so a second scenario cuts the replica's link 300 ms before
  *   the kill (the replica is pointed elsewhere, as on a network blip): without WAIT the appends acknowledged in
  *   those 300 ms are lost (asserted > 0); with WAIT they were never acknowledged, and none is lost.
+ *
+ * - With two replicas and WAIT 1: 0 lost, and the stall is the failover's only: the replica not promoted follows the
+ *   new primary (a partial resync) and confirms again at once.
  *
  * Before the failover it measures publish latency (p50/p99) of 2,000 sequential appends in each mode on the healthy
  * setup: the cost of WAIT.
@@ -79,24 +82,46 @@ const publishLoop = (transport: TransportShape, channel: string, state: { stop: 
   return { acked, failures, done }
 }
 
+/** What the sentinels decided and what the data nodes did about replication, to explain a loss. */
+const failoverLog = (setup: RedisSentinelSetup, restarted: { readonly port: number; readonly log: () => string }) => {
+  const pick = (name: string, log: string, pattern: RegExp) =>
+    log
+      .split("\n")
+      .filter((line) => pattern.test(line))
+      .map((line) => `  ${name}: ${line.trim()}`)
+  const events =
+    /[+-](sdown|odown|switch-master|promoted-slave|failover|selected-slave|slave |convert-to-slave|fix-slave|reboot|role-change|elected|try-failover|vote|new-epoch)/
+  const data =
+    /MASTER|REPLICAOF|SLAVE OF|Full resync|MASTER <-> REPLICA|Discarding|Flushing|Loading|PSYNC|replication ID|primary|master mode/i
+  return [
+    "failover log:",
+    ...setup.sentinels.flatMap((s, i) => pick(`sentinel ${i} (${s.port})`, s.log(), events)),
+    ...setup.replicas.flatMap((r, i) => pick(`replica ${i} (${r.port})`, r.log(), data)),
+    ...pick(`old primary killed (${setup.primary.port})`, setup.primary.log(), data),
+    ...pick(`old primary restarted (${restarted.port})`, restarted.log(), data)
+  ].join("\n")
+}
+
 const readAll = async (transport: TransportShape, channel: string) => {
   const result = await Effect.runPromise(transport.read(channel, undefined, 100_000))
   return result.entries.map((e) => (JSON.parse(e.data) as { n: number }).n)
 }
 
 /**
- * Opt-in (TIDINGS_FAILOVER_TESTS=1) until issue 20 is done: in two full-suite runs on a loaded machine the
- * WAIT case lost every acknowledged append of its run (the surviving node's data set was replaced), which is not
- * understood yet; alone or beside one load loop it passed every time.
+ * Runs alone, after the rest of the suite (`npm run test:failover`, which `npm test` ends with): in two full-suite
+ * runs on a loaded machine its WAIT case lost every acknowledged append (the surviving node's data set was
+ * replaced) and what replaced it was not recorded. Killed servers here restart on their own port, which a
+ * parallel test could take meanwhile (test/support/freePort.ts now picks below the ephemeral range for that
+ * reason); alone, that cannot happen. A loss now prints the sentinels' and the servers' own account of it.
  */
-const optedIn = process.env.TIDINGS_FAILOVER_TESTS === "1"
-if (!optedIn) {
-  describe.skip("Redis Sentinel failover (opt-in: TIDINGS_FAILOVER_TESTS=1, see issue 20)", () => {
-    it("skipped", () => {})
+const alone = process.env.TIDINGS_FAILOVER_TESTS === "1"
+if (!alone) {
+  describe.skip("Redis Sentinel failover: runs alone, `npm run test:failover`", () => {
+    it("skipped here", () => {})
   })
 }
 
-describe.skipIf(binary === undefined || !optedIn)("Redis Sentinel: the primary is killed under load", () => {
+describe.skipIf(binary === undefined || !alone)("Redis Sentinel: the primary is killed under load", () => {
   const setups: Array<RedisSentinelSetup> = []
   const closers: Array<() => Promise<void>> = []
   afterAll(async () => {
@@ -105,18 +130,23 @@ describe.skipIf(binary === undefined || !optedIn)("Redis Sentinel: the primary i
   })
 
   const cases = [
-    { replicated: true, cut: false },
-    { replicated: false, cut: false },
-    { replicated: false, cut: true },
-    { replicated: true, cut: true }
+    { replicated: true, cut: false, replicas: 1 },
+    { replicated: false, cut: false, replicas: 1 },
+    { replicated: false, cut: true, replicas: 1 },
+    { replicated: true, cut: true, replicas: 1 },
+    { replicated: true, cut: false, replicas: 2 }
   ]
-  for (const { replicated, cut } of cases) {
-    const mode = replicated ? "with replicated acks (WAIT 1)" : "without replicated acks"
+  for (const { replicated, cut, replicas } of cases) {
+    const mode = `${replicated ? "with replicated acks (WAIT 1)" : "without replicated acks"}, ${replicas} replica${replicas > 1 ? "s" : ""}`
     const scenario = cut ? "replica link cut 300 ms before the primary is SIGKILLed" : "primary SIGKILLed"
     it(`${mode}, ${scenario}: what an acknowledged append survives`, async () => {
-      const setup = await startRedisSentinel({ binary: binary! })
+      const setup = await startRedisSentinel({ binary: binary!, replicas })
       setups.push(setup)
-      const { transport, close } = await openTransport(setup, `t-sentinel-${replicated ? "w" : "a"}:`, replicated)
+      const { transport, close } = await openTransport(
+        setup,
+        `t-sentinel-${replicated ? "w" : "a"}${replicas}:`,
+        replicated
+      )
       closers.push(close)
 
       // the cost of WAIT: 2,000 sequential appends on the healthy setup
@@ -158,7 +188,16 @@ describe.skipIf(binary === undefined || !optedIn)("Redis Sentinel: the primary i
       // the old primary comes back empty, so it comes back as a replica of the new one (never as an empty primary
       // the others could sync from, which Redis warns against); with replicated acks nothing can be acknowledged
       // until a replica confirms again
-      const restarted = await setup.primary.restart(["--replicaof", "127.0.0.1", String(newPrimary)])
+      // with replica-priority 0 (an operator lifts it once the node has synced): a replica that has not synced yet
+      // reports master_link_down_since_seconds:-1, so a second failover could promote it, empty, and the others
+      // would sync from it (docs/transports.md)
+      const restarted = await setup.primary.restart([
+        "--replicaof",
+        "127.0.0.1",
+        String(newPrimary),
+        "--replica-priority",
+        "0"
+      ])
       closers.push(() => restarted.kill())
       // keep publishing until the transport writes to the new primary again, and a little after
       const ackedAtFailover = acks.length
@@ -189,13 +228,14 @@ describe.skipIf(binary === undefined || !optedIn)("Redis Sentinel: the primary i
       const failures = loops.flatMap((l) => l.failures)
       console.log(
         [
-          `Redis Sentinel failover ${mode}, ${scenario}: primary, 1 replica, 3 sentinels (down-after 1000 ms, failover-timeout 5000 ms)`,
+          `Redis Sentinel failover ${mode}, ${scenario}: primary, ${replicas} replica(s), 3 sentinels (down-after 1000 ms, failover-timeout 5000 ms)`,
           `  publish latency on the healthy setup, 2,000 sequential appends: p50 ${ms(percentile(latencies, 0.5))}, p99 ${ms(percentile(latencies, 0.99))}`,
           `  primary SIGKILLed under load (${CHANNELS} publishers); sentinels named the new primary after ${ms(promotedAfter)}; longest publish stall ${ms(stall)}`,
           `  ${acked} appends acknowledged; LOST ${lost}${lostExamples.length > 0 ? ` (${lostExamples.join(", ")}…)` : ""}, DUPLICATED ${duplicated}; ` +
             `${failures.length} failed attempts (retried), e.g. ${failures[0] ?? "none"}`
         ].join("\n")
       )
+      if ((replicated && lost > 0) || process.env.SENTINEL_LOG === "1") console.log(failoverLog(setup, restarted))
       expect(promotedAfter).toBeLessThan(20_000)
       expect(duplicated).toBe(0)
       if (replicated) expect(lost).toBe(0)

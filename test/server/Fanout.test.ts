@@ -27,6 +27,7 @@ const setup = () => {
   })
   const subscription = new Subscription("room:1", {
     version: 2,
+    wire: "json",
     outbound,
     sendReset: (_c, reason, position) => void resets.push({ reason, position }),
     stats: new Stats()

@@ -2,17 +2,20 @@
  * Slow consumers: one client stops reading while 50 others receive a steady stream. The others' p99 latency
  * stays within 2× of a run without the slow client (with a 5 ms noise floor: sub-millisecond p99s on a shared
  * 2-core machine are scheduler noise), measured side by side with a control run; the slow client is closed (4001), resumes when it reads again, and ends
- * with every event exactly once. Latest-value events conflate for a backed-up reader instead of closing it.
+ * with every event exactly once. Latest-value events conflate for a backed-up reader instead of closing it, over
+ * either wire codec.
  */
 import { connect as connectTcp, type NetConnectOpts, type Socket } from "node:net"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Client from "../../src/client/node.ts"
+import type { Codec } from "../../src/protocol/Negotiation.ts"
 import * as Server from "../../src/server/Server.ts"
 import * as Memory from "../../src/transports/Memory.ts"
 import { ChatProtocol } from "./support/chatProtocol.ts"
 import { chatHandlers, SECRET, sign } from "./support/testServer.ts"
 
+const codecs: ReadonlyArray<Codec> = ["json", "msgpack"]
 const RATE = 200 // events per second
 const SECONDS = 2.5
 const BODY = "x".repeat(512)
@@ -152,69 +155,79 @@ describe("slow consumer", () => {
     expect(withSlow.slowSeen).toEqual(Array.from({ length: withSlow.count }, (_, i) => i + 1))
   }, 60_000)
 
-  it("conflates latest-value events for a backed-up reader instead of closing it; it ends with the newest value", async () => {
-    const { scope, server } = await start(256 * 1024)
-    const sockets = new Set<Socket>()
-    const client = Client.make(ChatProtocol, {
-      url: server.url,
-      version: 2,
-      token,
-      socket: recordingSocket(sockets)
-    })
-    const frames: Array<number> = []
-    client.on("frame", (data) => void frames.push(data.n))
-    await client.subscribe("room:screen").ready()
-    for (const socket of sockets) socket.pause()
-    const padding = "z".repeat(48 * 1024)
-    for (let n = 1; n <= 400; n++) {
-      await server.publishPromise("room:screen", "frame", { n, image: padding })
-      if (n % 50 === 0) await new Promise((r) => setTimeout(r, 20))
-    }
-    for (const socket of sockets) socket.resume()
-    const deadline = Date.now() + 10_000
-    while (frames.at(-1) !== 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-    console.log(
-      `conflation: 400 latest-value frames of 48 KiB to a stalled reader; it received ${frames.length}, the last ${frames.at(-1)}`
-    )
-    expect(server.stats.slowConsumerCloses).toBe(0)
-    expect(frames.at(-1)).toBe(400)
-    expect(frames.length).toBeLessThan(400)
-    expect(frames).toEqual([...frames].sort((a, b) => a - b))
-    client.close()
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }, 60_000)
+  it.each(codecs)(
+    "conflates latest-value events for a backed-up reader instead of closing it; it ends with the newest value (%s)",
+    async (codec) => {
+      const { scope, server } = await start(256 * 1024)
+      const sockets = new Set<Socket>()
+      const client = Client.make(ChatProtocol, {
+        url: server.url,
+        version: 2,
+        token,
+        codec,
+        socket: recordingSocket(sockets)
+      })
+      const frames: Array<number> = []
+      client.on("frame", (data) => void frames.push(data.n))
+      await client.subscribe("room:screen").ready()
+      for (const socket of sockets) socket.pause()
+      const padding = "z".repeat(48 * 1024)
+      for (let n = 1; n <= 400; n++) {
+        await server.publishPromise("room:screen", "frame", { n, image: padding })
+        if (n % 50 === 0) await new Promise((r) => setTimeout(r, 20))
+      }
+      for (const socket of sockets) socket.resume()
+      const deadline = Date.now() + 10_000
+      while (frames.at(-1) !== 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      console.log(
+        `conflation: 400 latest-value frames of 48 KiB to a stalled reader; it received ${frames.length}, the last ${frames.at(-1)}`
+      )
+      expect(server.stats.slowConsumerCloses).toBe(0)
+      expect(frames.at(-1)).toBe(400)
+      expect(frames.length).toBeLessThan(400)
+      expect(frames).toEqual([...frames].sort((a, b) => a - b))
+      client.close()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    },
+    60_000
+  )
 
-  it("a backed-up reader of mixed traffic gets every regular event and the newest latest value, in offset order", async () => {
-    const { scope, server } = await start(256 * 1024)
-    const sockets = new Set<Socket>()
-    const client = Client.make(ChatProtocol, {
-      url: server.url,
-      version: 2,
-      token,
-      socket: recordingSocket(sockets)
-    })
-    const ticks: Array<number> = []
-    const frames: Array<number> = []
-    client.on("tick", (data) => void ticks.push(data.n))
-    client.on("frame", (data) => void frames.push(data.n))
-    await client.subscribe("room:mixed").ready()
-    for (const socket of sockets) socket.pause()
-    const image = "i".repeat(24 * 1024)
-    for (let n = 1; n <= 120; n++) {
-      await server.publishPromise("room:mixed", "frame", { n, image })
-      await server.publishPromise("room:mixed", "tick", { n })
-      if (n % 20 === 0) await new Promise((r) => setTimeout(r, 20))
-    }
-    for (const socket of sockets) socket.resume()
-    const deadline = Date.now() + 15_000
-    while ((ticks.at(-1) !== 120 || frames.at(-1) !== 120) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    expect(ticks).toEqual(Array.from({ length: 120 }, (_, i) => i + 1))
-    expect(frames.at(-1)).toBe(120)
-    client.close()
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-  }, 60_000)
+  it.each(codecs)(
+    "a backed-up reader of mixed traffic gets every regular event and the newest latest value, in offset order (%s)",
+    async (codec) => {
+      const { scope, server } = await start(256 * 1024)
+      const sockets = new Set<Socket>()
+      const client = Client.make(ChatProtocol, {
+        url: server.url,
+        version: 2,
+        token,
+        codec,
+        socket: recordingSocket(sockets)
+      })
+      const ticks: Array<number> = []
+      const frames: Array<number> = []
+      client.on("tick", (data) => void ticks.push(data.n))
+      client.on("frame", (data) => void frames.push(data.n))
+      await client.subscribe("room:mixed").ready()
+      for (const socket of sockets) socket.pause()
+      const image = "i".repeat(24 * 1024)
+      for (let n = 1; n <= 120; n++) {
+        await server.publishPromise("room:mixed", "frame", { n, image })
+        await server.publishPromise("room:mixed", "tick", { n })
+        if (n % 20 === 0) await new Promise((r) => setTimeout(r, 20))
+      }
+      for (const socket of sockets) socket.resume()
+      const deadline = Date.now() + 15_000
+      while ((ticks.at(-1) !== 120 || frames.at(-1) !== 120) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(ticks).toEqual(Array.from({ length: 120 }, (_, i) => i + 1))
+      expect(frames.at(-1)).toBe(120)
+      client.close()
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    },
+    60_000
+  )
 
   it("an event larger than the outbound bound is still delivered to a reader that keeps up", async () => {
     const { scope, server } = await start(64 * 1024)

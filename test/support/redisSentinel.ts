@@ -1,5 +1,5 @@
 /**
- * A private Redis with Sentinel for tests: a primary, one replica (`--replicaof` the primary) and three sentinels,
+ * A private Redis with Sentinel for tests: a primary, one replica or more (`--replicaof` the primary) and three sentinels,
  * every one on a free port of 127.0.0.1 with its own temporary directory and no persistence. The sentinels monitor
  * the primary as `name` with quorum 2, `down-after-milliseconds` and `failover-timeout` as given (defaults 1000 and
  * 5000 ms). `kill` crashes a server (SIGKILL), `restart` starts it again (the sentinels turn a returning old
@@ -15,6 +15,8 @@ import { sendCommand } from "./redisServer.ts"
 export interface SentinelProcess {
   readonly port: number
   readonly running: () => boolean
+  /** The last 64 KiB of what it printed (a sentinel's log: +sdown, +switch-master, …). */
+  readonly log: () => string
   /** SIGKILL, waits for the exit. */
   readonly kill: () => Promise<void>
   /** Starts it again with the same arguments and `extra` (same port; empty, without persistence). */
@@ -24,7 +26,10 @@ export interface SentinelProcess {
 export interface RedisSentinelSetup {
   readonly name: string
   readonly primary: SentinelProcess
+  /** The first replica. */
   readonly replica: SentinelProcess
+  /** Every replica (`options.replicas`, default 1). */
+  readonly replicas: ReadonlyArray<SentinelProcess>
   readonly sentinels: ReadonlyArray<SentinelProcess>
   /** `127.0.0.1:<port>,…` of the sentinels (the form REDIS_SENTINELS takes). */
   readonly sentinelList: string
@@ -52,7 +57,7 @@ const launch = async (binary: string, args: ReadonlyArray<string>, port: number)
   live.add(child)
   let output = ""
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000)
+    output = (output + chunk.toString()).slice(-65536)
   }
   child.stdout?.on("data", keep)
   child.stderr?.on("data", keep)
@@ -73,6 +78,7 @@ const launch = async (binary: string, args: ReadonlyArray<string>, port: number)
   return {
     port,
     running,
+    log: () => output,
     kill: async () => {
       if (running()) child.kill("SIGKILL")
       await exited
@@ -91,6 +97,7 @@ export const startRedisSentinel = async (
     readonly name?: string
     readonly downAfterMs?: number
     readonly failoverTimeoutMs?: number
+    readonly replicas?: number
   } = {}
 ): Promise<RedisSentinelSetup> => {
   const binary = options.binary ?? "redis-server"
@@ -106,18 +113,24 @@ export const startRedisSentinel = async (
     const primaryPort = await freePort()
     const primary = await launch(binary, base(primaryPort, "primary"), primaryPort)
     started.push(primary)
-    const replicaPort = await freePort()
-    const replica = await launch(
-      binary,
-      [...base(replicaPort, "replica"), "--replicaof", "127.0.0.1", String(primaryPort)],
-      replicaPort
-    )
-    started.push(replica)
-    // the replica is in sync before the sentinels start watching
+    const replicas: Array<SentinelProcess> = []
+    for (let i = 0; i < (options.replicas ?? 1); i++) {
+      const replicaPort = await freePort()
+      const replica = await launch(
+        binary,
+        [...base(replicaPort, `replica-${i}`), "--replicaof", "127.0.0.1", String(primaryPort)],
+        replicaPort
+      )
+      started.push(replica)
+      replicas.push(replica)
+    }
+    // every replica is in sync before the sentinels start watching
     const deadline = Date.now() + 10_000
-    while (!/master_link_status:up/.test(String(await sendCommand(replicaPort, ["INFO", "replication"])))) {
-      if (Date.now() > deadline) throw new Error("the replica did not sync within 10 s")
-      await sleep(50)
+    for (const replica of replicas) {
+      while (!/master_link_status:up/.test(String(await sendCommand(replica.port, ["INFO", "replication"])))) {
+        if (Date.now() > deadline) throw new Error("the replicas did not sync within 10 s")
+        await sleep(50)
+      }
     }
     const sentinels: Array<SentinelProcess> = []
     for (let i = 0; i < 3; i++) {
@@ -160,7 +173,7 @@ export const startRedisSentinel = async (
         if (!Array.isArray(reply)) return true
         const fields = new Map<string, unknown>()
         for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1])
-        return Number(fields.get("num-slaves")) < 1 || Number(fields.get("num-other-sentinels")) < 2
+        return Number(fields.get("num-slaves")) < replicas.length || Number(fields.get("num-other-sentinels")) < 2
       })
     ) {
       if (Date.now() > deadline + 10_000) throw new Error("the sentinels did not discover each other within 20 s")
@@ -169,7 +182,8 @@ export const startRedisSentinel = async (
     return {
       name,
       primary,
-      replica,
+      replica: replicas[0]!,
+      replicas,
       sentinels,
       sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
       primaryPort: primaryPortNow,

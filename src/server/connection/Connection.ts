@@ -10,7 +10,7 @@ import type { WebSocket } from "ws"
 import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../../protocol/CommandUnavailable.ts"
 import { encodeFrame, splitMessage } from "../../protocol/EventFrame.ts"
-import type { ServerFrame } from "../../protocol/Frames.ts"
+import type { ClientFrame, ServerFrame } from "../../protocol/Frames.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { PresenceMember } from "../../transports/presence/PresenceStore.ts"
@@ -29,6 +29,8 @@ import {
   ConnectionCore,
   type CoreEnv,
   EXPIRY_WARNED,
+  MSGPACK,
+  msgpackFrame,
   PING_OUTSTANDING
 } from "./ConnectionCore.ts"
 import * as Inbound from "./Inbound.ts"
@@ -36,6 +38,7 @@ import { SessionCursors } from "./SessionCursors.ts"
 import * as Subscriptions from "./Subscriptions.ts"
 
 const PONG = encodeFrame({ type: "pong" })
+const PONG_MSGPACK = msgpackFrame({ type: "pong" })
 
 /** Runs a command's handler; fails with CommandUnavailable when the command cannot run now (answered `unavailable`). */
 export type CommandRunner = (
@@ -120,6 +123,7 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
     this.setFlag(PING_OUTSTANDING, false)
     const size = Inbound.messageSize(data)
     this.env.stats.bytesIn += size
+    if (this.flag(MSGPACK)) return this.onBinaryMessage(data, isBinary, size)
     const text = Inbound.messageText(data, isBinary, size, this.env.limits.maxFrameBytes)
     if (Result.isFailure(text)) {
       this.env.stats.framesIn++
@@ -132,6 +136,20 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
     }
   }
 
+  /** A message on a MessagePack connection: one or more MessagePack frames back to back. */
+  private onBinaryMessage(data: WebSocket.RawData, isBinary: boolean, size: number): void {
+    const values = Inbound.messageValues(data, isBinary, size, this.env.limits.maxFrameBytes)
+    if (Result.isFailure(values)) {
+      this.env.stats.framesIn++
+      return this.refuse(values.failure)
+    }
+    for (const value of values.success) {
+      if (this.flag(CLOSED)) return
+      this.env.stats.framesIn++
+      this.onDecoded(Inbound.decodeValue(value))
+    }
+  }
+
   private refuse(refusal: Inbound.Refusal): void {
     this.sendError(refusal.code, refusal.message, {
       ...(refusal.path ? { path: refusal.path } : {}),
@@ -140,10 +158,13 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
   }
 
   private onFrame(raw: string): void {
-    const decoded = Inbound.decodeFrame(raw)
+    this.onDecoded(Inbound.decodeFrame(raw))
+  }
+
+  private onDecoded(decoded: Result.Result<ClientFrame, Inbound.Refusal>): void {
     if (Result.isFailure(decoded)) return this.refuse(decoded.failure)
     const frame = decoded.success
-    if (frame.type === "ping") return this.outbound.push(PONG)
+    if (frame.type === "ping") return this.outbound.push(this.flag(MSGPACK) ? PONG_MSGPACK : PONG)
     if (frame.type === "pong") return
     if (frame.type === "authenticate") return this.onAuthenticate(frame.token, frame.session)
     if (!this.identity) {

@@ -9,6 +9,7 @@ import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { CommandUnavailable } from "../../protocol/CommandUnavailable.ts"
 import type { ErrorCode } from "../../protocol/ErrorCode.ts"
 import type { ServerFrame } from "../../protocol/Frames.ts"
+import type { Codec } from "../../protocol/Negotiation.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { Limits } from "../Options.ts"
 import type { Stats } from "../Stats.ts"
@@ -19,6 +20,8 @@ import { TokenBucket } from "./TokenBucket.ts"
 export interface CommandHost {
   readonly id: string
   readonly version: number
+  /** The wire codec the connection negotiated: a reply's Bytes fields are raw for MessagePack. */
+  readonly wire: Codec
   readonly identity: { readonly user: string | null } | undefined
   /** The connection's span, when tracing: its commands' parent. */
   readonly span: Tracer.Span | undefined
@@ -111,15 +114,15 @@ export class ConnectionCommands {
     const run = env.runCommand(decoded.success, host).pipe(
       Effect.flatMap((reply) =>
         Effect.suspend(() => {
-          const wire = env.codec.encodeReply(reply, host.version, name)
-          if (Result.isFailure(wire)) {
+          const encoded = env.codec.encodeReply(reply, host.version, name, host.wire)
+          if (Result.isFailure(encoded)) {
             host.sendError("internal", "the server produced an invalid reply", { id })
-            return Effect.logError(`command ${name} produced an invalid reply: ${wire.failure.message}`)
+            return Effect.logError(`command ${name} produced an invalid reply: ${encoded.failure.message}`)
           }
           host.send(
-            wire.success.ok
-              ? { type: "reply", id, ok: true, result: wire.success.result }
-              : { type: "reply", id, ok: false, error: wire.success.error }
+            encoded.success.ok
+              ? { type: "reply", id, ok: true, result: encoded.success.result }
+              : { type: "reply", id, ok: false, error: encoded.success.error }
           )
           return Effect.void
         })

@@ -1,23 +1,29 @@
 /**
  * What every WebSocket connection is, whatever it is asked: its socket and outbound queue, its identity and
- * session, flags, logs, the frames it sends (errors with their code and path, resets), the heartbeat and pings,
- * the token's expiry, and closing (the close frame first, then the socket, then what the connection holds,
- * which Connection.ts lets go). Connection.ts adds what the client's frames do.
+ * session, flags, logs, the frames it sends (errors with their code and path, resets) in its codec — JSON text, or
+ * MessagePack bytes once `markMsgpack` — the heartbeat and pings, the token's expiry, and closing (the close frame
+ * first, then the socket, then what the connection holds, which Connection.ts lets go). Connection.ts adds what
+ * the client's frames do.
  */
 import { Effect, type Fiber, type Tracer } from "effect"
 import { CloseCodes } from "../../protocol/CloseCodes.ts"
 import type { ErrorCode } from "../../protocol/ErrorCode.ts"
 import { encodeFrame } from "../../protocol/EventFrame.ts"
 import type { ResetReason, ServerFrame } from "../../protocol/Frames.ts"
+import * as MessagePack from "../../protocol/MessagePack.ts"
+import type { Codec } from "../../protocol/Negotiation.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { Identity } from "../auth/index.ts"
 import type { Limits, Timing } from "../Options.ts"
-import { Outbound, type OutboundOwner } from "../outbound/index.ts"
+import { Outbound, type OutboundOwner, SharedFrame } from "../outbound/index.ts"
 import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
 import type { ConnectionSocket, SocketOwner } from "./ConnectionSocket.ts"
 
 const PING = encodeFrame({ type: "ping" })
+/** A control frame for one MessagePack connection (never marked shared, so one object serves every connection). */
+export const msgpackFrame = (frame: ServerFrame): SharedFrame => new SharedFrame(MessagePack.encode(frame), false)
+const PING_MSGPACK = msgpackFrame({ type: "ping" })
 
 /** Bits of a connection's `flags`: one field instead of several booleans (a connection's memory is counted in bytes). */
 export const CLOSED = 1
@@ -28,6 +34,8 @@ export const COUNTED_FOR_USER = 8
 export const EXPIRY_WARNED = 16
 /** A plain connection (no subprotocol offered): heartbeats are WebSocket pings, which every client answers. */
 export const PLAIN = 32
+/** The connection negotiated MessagePack: binary frames both ways. */
+export const MSGPACK = 64
 
 /** What the core of a connection needs from its server. */
 export interface CoreEnv {
@@ -53,7 +61,7 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
   timerSlice = 0
   identity: Identity | undefined
   session = ""
-  /** CLOSED, PING_OUTSTANDING, AUTHENTICATING, COUNTED_FOR_USER, EXPIRY_WARNED, PLAIN. */
+  /** CLOSED, PING_OUTSTANDING, AUTHENTICATING, COUNTED_FOR_USER, EXPIRY_WARNED, PLAIN, MSGPACK. */
   protected flags = 0
   private connectionId: string | undefined
   /** From welcome to close, when tracing is on: its commands are its children. */
@@ -131,6 +139,16 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
     if (!batched) this.outbound.oneFramePerMessage()
   }
 
+  /** The connection negotiated MessagePack (the server calls it before the first frame is sent). */
+  markMsgpack(): void {
+    this.setFlag(MSGPACK, true)
+  }
+
+  /** The wire codec this connection negotiated (SubscriberSink). */
+  get wire(): Codec {
+    return this.flag(MSGPACK) ? "msgpack" : "json"
+  }
+
   // ---- logs ---------------------------------------------------------------------------------------------------
 
   /** Structured log line annotated with the connection, user and IP (rare events only, never per message). */
@@ -157,7 +175,7 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
   // ---- outbound -----------------------------------------------------------------------------------------------
 
   send(frame: ServerFrame): void {
-    this.outbound.push(encodeFrame(frame))
+    this.outbound.push(this.flag(MSGPACK) ? msgpackFrame(frame) : encodeFrame(frame))
   }
 
   sendError(
@@ -192,7 +210,7 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
     }
     this.setFlag(PING_OUTSTANDING, true)
     if (this.flag(PLAIN)) this.socket.ping()
-    else this.outbound.push(PING)
+    else this.outbound.push(this.flag(MSGPACK) ? PING_MSGPACK : PING)
   }
 
   // ---- inbound ------------------------------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 /**
- * What a client sends, read and checked before a connection acts on it: a WebSocket message's text (binary and
- * oversized messages refused) and each frame's JSON decoded as a client frame, or the error frame that says what
- * is wrong with it (code, message, the path of the bad field, the command id when one can be read).
+ * What a client sends, read and checked before a connection acts on it: a WebSocket message's text (JSON
+ * connections) or bytes (MessagePack connections) — a message of the other kind, or an oversized one, is refused
+ * — and each frame decoded as a client frame, or the error frame that says what is wrong with it (code, message,
+ * the path of the bad field, the command id when one can be read). Both codecs share that second step, so a
+ * frame that parses is checked the same way whatever its codec, and one that does not parse is `bad_json`.
  */
 import { Result, Schema } from "effect"
 import type { WebSocket } from "ws"
 import type { ErrorCode } from "../../protocol/ErrorCode.ts"
 import { ClientFrame } from "../../protocol/Frames.ts"
+import * as MessagePack from "../../protocol/MessagePack.ts"
 import { fromSchemaError } from "../../protocol/SchemaProblem.ts"
 
 /** Why a message or a frame is refused: the error frame to answer with. */
@@ -23,28 +26,50 @@ const clientFrameTypes = new Set(["authenticate", "subscribe", "unsubscribe", "a
 export const messageSize = (data: WebSocket.RawData): number =>
   Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength
 
-/** The message's text, or why it is refused. */
+const tooLarge = (size: number, maxFrameBytes: number): Refusal => ({
+  code: "frame_too_large",
+  message: `message of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`
+})
+
+const bytesOf = (data: WebSocket.RawData): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+
+/** The message's text (a JSON connection), or why it is refused. */
 export const messageText = (
   data: WebSocket.RawData,
   isBinary: boolean,
   size: number,
   maxFrameBytes: number
 ): Result.Result<string, Refusal> => {
-  if (isBinary)
-    return Result.fail({ code: "bad_frame", message: "binary messages are not accepted; send JSON text frames" })
-  if (size > maxFrameBytes) {
+  if (isBinary) {
     return Result.fail({
-      code: "frame_too_large",
-      message: `message of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`
+      code: "bad_frame",
+      message: "binary messages are not accepted on a JSON connection; send JSON text frames (or negotiate msgpack)"
     })
   }
-  return Result.succeed(
-    Buffer.isBuffer(data)
-      ? data.toString("utf8")
-      : Array.isArray(data)
-        ? Buffer.concat(data).toString("utf8")
-        : Buffer.from(data).toString("utf8")
-  )
+  if (size > maxFrameBytes) return Result.fail(tooLarge(size, maxFrameBytes))
+  return Result.succeed(bytesOf(data).toString("utf8"))
+}
+
+/** The frames of a binary message (a MessagePack connection), not yet checked, or why the message is refused. */
+export const messageValues = (
+  data: WebSocket.RawData,
+  isBinary: boolean,
+  size: number,
+  maxFrameBytes: number
+): Result.Result<ReadonlyArray<unknown>, Refusal> => {
+  if (!isBinary) {
+    return Result.fail({
+      code: "bad_frame",
+      message: "text messages are not accepted on a MessagePack connection; send binary MessagePack frames"
+    })
+  }
+  if (size > maxFrameBytes) return Result.fail(tooLarge(size, maxFrameBytes))
+  try {
+    return Result.succeed(MessagePack.decodeAll(bytesOf(data)))
+  } catch {
+    return Result.fail({ code: "bad_json", message: "the message is not valid MessagePack" })
+  }
 }
 
 /** One frame's JSON as a client frame, or why it is refused. */
@@ -55,6 +80,11 @@ export const decodeFrame = (raw: string): Result.Result<ClientFrame, Refusal> =>
   } catch {
     return Result.fail({ code: "bad_json", message: "the frame is not valid JSON" })
   }
+  return decodeValue(json)
+}
+
+/** A parsed frame (from JSON or MessagePack) as a client frame, or why it is refused. */
+export const decodeValue = (json: unknown): Result.Result<ClientFrame, Refusal> => {
   const decoded = decodeClientFrame(json)
   if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
   const type = typeof json === "object" && json !== null ? (json as { type?: unknown }).type : undefined

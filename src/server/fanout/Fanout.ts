@@ -9,8 +9,9 @@
  * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
  */
 import { Deferred, Effect, Exit, Result, Scope } from "effect"
-import { encodeEventFrame } from "../../protocol/EventFrame.ts"
+import { encodeEventFrame, encodeEventFrameMsgpack } from "../../protocol/EventFrame.ts"
 import type { ResetReason } from "../../protocol/Frames.ts"
+import type { Codec } from "../../protocol/Negotiation.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { Entry, TransportError, TransportShape } from "../../transports/Transport.ts"
@@ -19,16 +20,20 @@ import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
 import { ReplayFrameCache } from "./ReplayFrameCache.ts"
 
+/** One number per (protocol version, wire codec): the key of an entry's frames. */
+const frameKey = (version: number, wire: Codec): number => version * 2 + (wire === "msgpack" ? 1 : 0)
+
 /**
- * The frames of one entry, built lazily once per protocol version. `null` = that version does not see it.
+ * The frames of one entry, built lazily once per protocol version and wire codec (JSON text or MessagePack bytes).
+ * `null` = that version does not see it.
  * `shared` says whether several subscribers may get these frames: Outbound then sends them as bytes built once
  * for all sockets (a frame for a single recipient goes out as text, which saves a copy).
  */
 export class EntryFrames {
-  /** The first version asked for and its frame (subscribers of one channel mostly speak one version). */
-  private firstVersion = -1
+  /** The first (version, codec) asked for and its frame (subscribers of one channel mostly speak one version). */
+  private firstKey = -1
   private firstFrame: SharedFrame | null = null
-  /** Frames of further versions, created only when a second version is asked for. */
+  /** Frames of further versions and codecs, created only when a second one is asked for. */
   private others: Map<number, SharedFrame | null> | undefined
   private shared: boolean
   readonly latestValue: boolean
@@ -53,43 +58,52 @@ export class EntryFrames {
     if (this.others) for (const frame of this.others.values()) if (frame) frame.shared = true
   }
 
-  forVersion(version: number): SharedFrame | null {
-    if (version === this.firstVersion) return this.firstFrame
-    if (this.firstVersion === -1) {
-      this.firstVersion = version
-      this.firstFrame = this.build(version)
+  forVersion(version: number, wire: Codec = "json"): SharedFrame | null {
+    const key = frameKey(version, wire)
+    if (key === this.firstKey) return this.firstFrame
+    if (this.firstKey === -1) {
+      this.firstKey = key
+      this.firstFrame = this.build(version, wire)
       return this.firstFrame
     }
     this.others ??= new Map()
-    let frame = this.others.get(version)
+    let frame = this.others.get(key)
     if (frame === undefined) {
-      frame = this.build(version)
-      this.others.set(version, frame)
+      frame = this.build(version, wire)
+      this.others.set(key, frame)
     }
     return frame
   }
 
-  private build(version: number): SharedFrame | null {
+  private build(version: number, wire: Codec): SharedFrame | null {
     const { entry } = this
     const translated = this.codec.translateEvent(entry.event, entry.data, entry.version, version)
     if (Result.isFailure(translated)) {
       this.onError(entry, version, translated.failure.message)
       return null
     }
-    return translated.success
-      ? new SharedFrame(
-          encodeEventFrame(entry, translated.success.event, translated.success.data),
-          this.shared,
-          // only live frames feed the publish → write latency metric: a replayed entry is old by design
-          this.live ? entry.time : undefined
-        )
-      : null
+    if (!translated.success) return null
+    const { event, data } = translated.success
+    let payload: string | Uint8Array
+    if (wire === "json") payload = encodeEventFrame(entry, event, data)
+    else {
+      const value = this.codec.eventData(event, data, version, wire)
+      if (Result.isFailure(value)) {
+        this.onError(entry, version, value.failure.message)
+        return null
+      }
+      payload = encodeEventFrameMsgpack(entry, event, value.success)
+    }
+    // only live frames feed the publish → write latency metric: a replayed entry is old by design
+    return new SharedFrame(payload, this.shared, this.live ? entry.time : undefined)
   }
 }
 
 /** What a subscription needs from its connection. */
 export interface SubscriberSink {
   readonly version: number
+  /** The wire codec the subscriber's connection negotiated. */
+  readonly wire: Codec
   readonly outbound: Outbound
   readonly sendReset: (channel: string, reason: ResetReason, position: Position) => void
   readonly stats: Stats
@@ -165,7 +179,7 @@ export class Subscription {
       this.sink.stats.bump(this.sink.stats.resets, "trimmed")
     }
     this.offset = entry.offset
-    const frame = frames.forVersion(this.sink.version)
+    const frame = frames.forVersion(this.sink.version, this.sink.wire)
     if (frame === null) return
     if (frames.latestValue) this.sink.outbound.pushLatest(`${this.channel}\u0000${entry.event}`, frame)
     else this.sink.outbound.push(frame)

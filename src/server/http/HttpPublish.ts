@@ -2,7 +2,7 @@
  * `POST /v1/channels/:channel/events`: publishing from outside a connection (a backend, a job runner).
  *
  * Body: one event `{"event": "...", "data": {...}}` or a batch (an array of them), in the protocol's newest
- * version, wire form. Every event is validated before any is appended (a bad batch appends nothing): 400 with
+ * version, wire form — JSON, or MessagePack with `Content-Type: application/msgpack` (byte fields then as `bin`). Every event is validated before any is appended (a bad batch appends nothing): 400 with
  * the path of the bad field, e.g. `[2, "data", "progress"]`. Guarded by the server API key or a JWT whose
  * `publish` patterns cover the channel. An `Idempotency-Key` header makes a retry safe: within the transport's
  * idempotency window the same key returns the original positions instead of appending again.
@@ -14,6 +14,7 @@ import { timingSafeEqual } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Effect, Result } from "effect"
 import { channelNameProblem } from "../../protocol/ChannelName.ts"
+import * as MessagePack from "../../protocol/MessagePack.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { Publisher } from "../../transports/Publisher.ts"
@@ -44,8 +45,8 @@ const sameSecret = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
-const readBody = (req: IncomingMessage, limit: number): Effect.Effect<string, HttpProblem> =>
-  Effect.callback<string, HttpProblem>((resume) => {
+const readBody = (req: IncomingMessage, limit: number): Effect.Effect<Buffer, HttpProblem> =>
+  Effect.callback<Buffer, HttpProblem>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     req.on("data", (chunk: Buffer) => {
@@ -57,7 +58,7 @@ const readBody = (req: IncomingMessage, limit: number): Effect.Effect<string, Ht
       }
       chunks.push(chunk)
     })
-    req.on("end", () => resume(Effect.succeed(Buffer.concat(chunks).toString("utf8"))))
+    req.on("end", () => resume(Effect.succeed(Buffer.concat(chunks))))
     req.on("error", () =>
       resume(Effect.fail(new HttpProblem(400, { error: "bad_request", message: "request aborted" })))
     )
@@ -68,13 +69,29 @@ interface Item {
   readonly data: unknown
 }
 
-const parseItems = (text: string): Result.Result<{ items: ReadonlyArray<Item>; batch: boolean }, HttpProblem> => {
-  let json: unknown
+/** MessagePack bodies: `application/msgpack` (and the older `application/x-msgpack`, `application/vnd.msgpack`). */
+const isMessagePack = (contentType: string | undefined): boolean =>
+  contentType !== undefined && /^application\/(?:x-|vnd\.)?msgpack\s*(?:;|$)/i.test(contentType)
+
+/** The body as a value: JSON, or one MessagePack value. */
+const parseBody = (body: Buffer, contentType: string | undefined): Result.Result<unknown, HttpProblem> => {
+  if (isMessagePack(contentType)) {
+    try {
+      const values = MessagePack.decodeAll(body)
+      if (values.length === 1) return Result.succeed(values[0])
+    } catch {
+      // reported below
+    }
+    return Result.fail(new HttpProblem(400, { error: "bad_json", message: "the body is not one MessagePack value" }))
+  }
   try {
-    json = JSON.parse(text)
+    return Result.succeed(JSON.parse(body.toString("utf8")))
   } catch {
     return Result.fail(new HttpProblem(400, { error: "bad_json", message: "the body is not valid JSON" }))
   }
+}
+
+const parseItems = (json: unknown): Result.Result<{ items: ReadonlyArray<Item>; batch: boolean }, HttpProblem> => {
   const batch = Array.isArray(json)
   const list: ReadonlyArray<unknown> = Array.isArray(json) ? json : [json]
   if (list.length === 0 || list.length > 1000) {
@@ -122,7 +139,9 @@ export const handle = (env: PublishEnv, req: IncomingMessage, res: ServerRespons
     if (problem)
       return yield* Effect.fail(new HttpProblem(400, { error: "bad_channel", message: problem, path: ["channel"] }))
     yield* authorize
-    const parsed = parseItems(yield* readBody(req, env.maxBodyBytes))
+    const body = parseBody(yield* readBody(req, env.maxBodyBytes), req.headers["content-type"])
+    if (Result.isFailure(body)) return yield* Effect.fail(body.failure)
+    const parsed = parseItems(body.success)
     if (Result.isFailure(parsed)) return yield* Effect.fail(parsed.failure)
     const { items, batch } = parsed.success
     // validate everything first: a bad batch appends nothing

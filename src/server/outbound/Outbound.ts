@@ -14,46 +14,63 @@
  * usual case: the subscribers of one channel are flushed one after another) reuses its joined Buffer. Per socket
  * there is then no string join, no UTF-8 encoding and no byte counting left, only the write itself. Control
  * frames (replies, errors, pings) are plain strings and go out as text.
+ * A connection that negotiated MessagePack gets binary messages instead: every frame it is sent is a SharedFrame
+ * holding MessagePack bytes (control frames too, as frames for that socket alone), and a batch is those bytes back
+ * to back, with no separator (a MessagePack value knows its own length).
  *
  * Frames are counted in UTF-16 code units (string length), a cheap bound that is never below the byte count
  * of ASCII JSON; docs/security.md states it.
  */
 import { performance } from "node:perf_hooks"
 import type { WebSocket } from "ws"
-import { type FrameStream, frameStream, textFrame } from "./RawFrames.ts"
+import { binaryFrame, type FrameStream, frameStream, textFrame } from "./RawFrames.ts"
 
 /** The part of a ws socket this module uses (so tests and benches can pass a fake). */
 export type SocketLike = Pick<WebSocket, "send" | "bufferedAmount" | "readyState"> &
   Partial<Pick<WebSocket, "extensions">>
 
 /**
- * A frame written to many sockets: its text, and its UTF-8 bytes built on first use. `shared` says whether
- * several sockets will get it (a live entry fanned out, or a replayed entry a second client asked for); a frame
- * for one socket is sent as text, since building bytes it alone uses would only add a copy.
+ * A frame written to many sockets: its JSON text (and its UTF-8 bytes, built on first use) or its MessagePack
+ * bytes. `shared` says whether several sockets will get it (a live entry fanned out, or a replayed entry a second
+ * client asked for); a JSON frame for one socket is sent as text, since building bytes it alone uses would only
+ * add a copy.
  */
 export class SharedFrame {
   private buffer: Buffer | undefined
   private framed: Buffer | undefined
 
   constructor(
-    readonly text: string,
+    /** JSON text, or MessagePack bytes (a binary frame). */
+    readonly payload: string | Uint8Array,
     public shared: boolean,
     /** When the entry was published (ms since the epoch), for the publish → socket-write latency metric. */
     readonly time?: number
   ) {}
 
+  get binary(): boolean {
+    return typeof this.payload !== "string"
+  }
+
   get length(): number {
-    return this.text.length
+    return this.payload.length
   }
 
   get bytes(): Buffer {
-    if (this.buffer === undefined) this.buffer = Buffer.from(this.text)
+    if (this.buffer === undefined) {
+      const payload = this.payload
+      this.buffer =
+        typeof payload === "string"
+          ? Buffer.from(payload)
+          : Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+    }
     return this.buffer
   }
 
   /** The whole WebSocket frame carrying these bytes alone (see RawFrames.ts), built on first use. */
   get frame(): Buffer {
-    if (this.framed === undefined) this.framed = textFrame(this.bytes)
+    if (this.framed === undefined) this.framed = this.binary ? binaryFrame(this.bytes) : textFrame(this.bytes)
     return this.framed
   }
 }
@@ -75,8 +92,14 @@ const OPEN = 1
 /** A pass's frames beyond this many UTF-16 units are split into several messages (see `chunks`). */
 const MESSAGE_BYTES = 64 * 1024
 const SEPARATOR = Buffer.from("\n")
-/** Buffers are sent as text messages: they hold UTF-8 JSON frames. */
+/** Buffers of JSON frames are sent as text messages, of MessagePack frames as binary ones. */
 const AS_TEXT = { binary: false } as const
+const AS_BINARY = { binary: true } as const
+
+const isBinary = (frames: ReadonlyArray<OutFrame>): boolean => {
+  const first = frames[0]
+  return first !== undefined && typeof first !== "string" && first.binary
+}
 
 const dirty: Array<Outbound> = []
 let flushScheduled = false
@@ -87,12 +110,13 @@ const sameFrames = (a: ReadonlyArray<OutFrame>, b: ReadonlyArray<OutFrame>): boo
   return true
 }
 
-/** Shared frames' bytes joined by newlines. */
+/** Shared frames' bytes joined by newlines (JSON), or back to back (MessagePack). */
 const joinBytes = (frames: ReadonlyArray<OutFrame>): Buffer => {
   if (frames.length === 1) return (frames[0] as SharedFrame).bytes
+  const separated = !isBinary(frames)
   const parts: Array<Buffer> = []
   for (let i = 0; i < frames.length; i++) {
-    if (i > 0) parts.push(SEPARATOR)
+    if (i > 0 && separated) parts.push(SEPARATOR)
     parts.push((frames[i] as SharedFrame).bytes)
   }
   return Buffer.concat(parts)
@@ -133,7 +157,7 @@ const sharedBatch = (frames: ReadonlyArray<OutFrame>, size: number): SharedBatch
   return lastBatch
 }
 
-const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : frame.text)
+const textOf = (frame: OutFrame): string => (typeof frame === "string" ? frame : (frame.payload as string))
 
 /** The publish time of the first event frame in a write (frames are queued in publish order per channel). */
 const oldestEventTime = (frames: ReadonlyArray<OutFrame>): number | undefined => {
@@ -348,31 +372,40 @@ export class Outbound {
   /** Shared frames: prebuilt WebSocket frames straight to the TCP stream where possible, else ws's send. */
   private sendShared(frames: ReadonlyArray<OutFrame>, size: number): void {
     const stream = this.rawStream()
+    const binary = isBinary(frames)
     if (frames.length === 1) {
       const frame = frames[0] as SharedFrame
       if (stream) stream.write(frame.frame)
-      else this.socket.send(frame.bytes, AS_TEXT)
+      else this.socket.send(frame.bytes, binary ? AS_BINARY : AS_TEXT)
       return
     }
     const batch = sharedBatch(frames, size)
-    if (stream) for (const frame of (batch.wsFrames ??= batch.bytes.map(textFrame))) stream.write(frame)
-    else for (const bytes of batch.bytes) this.socket.send(bytes, AS_TEXT)
+    if (stream) {
+      for (const frame of (batch.wsFrames ??= batch.bytes.map(binary ? binaryFrame : textFrame))) stream.write(frame)
+    } else for (const bytes of batch.bytes) this.socket.send(bytes, binary ? AS_BINARY : AS_TEXT)
   }
 
   /** Each frame in a message of its own. */
   private sendEach(frames: ReadonlyArray<OutFrame>): void {
     const stream = this.rawStream()
     for (const frame of frames) {
-      if (typeof frame === "string" || !frame.shared) this.socket.send(textOf(frame))
+      if (typeof frame === "string") this.socket.send(frame)
+      else if (frame.binary) this.socket.send(frame.bytes, AS_BINARY)
+      else if (!frame.shared) this.socket.send(textOf(frame))
       else if (stream) stream.write(frame.frame)
       else this.socket.send(frame.bytes, AS_TEXT)
     }
   }
 
-  /** Frames for this socket alone, as text (a large backlog in messages of about MESSAGE_BYTES). */
+  /**
+   * Frames for this socket alone, as text — or, for MessagePack, as binary bytes back to back (a large backlog in
+   * messages of about MESSAGE_BYTES).
+   */
   private sendText(frames: ReadonlyArray<OutFrame>, size: number): void {
+    const binary = isBinary(frames)
     for (const run of frames.length > 1 && size > MESSAGE_BYTES ? chunks(frames) : [frames]) {
-      this.socket.send(run.length === 1 ? textOf(run[0]!) : run.map(textOf).join("\n"))
+      if (binary) this.socket.send(joinBytes(run), AS_BINARY)
+      else this.socket.send(run.length === 1 ? textOf(run[0]!) : run.map(textOf).join("\n"))
     }
   }
 

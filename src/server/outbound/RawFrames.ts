@@ -30,21 +30,30 @@ export const frameStream = (socket: Partial<Pick<WebSocket, "extensions">>): Fra
   return stream as FrameStream
 }
 
+/** FIN plus the opcode of a text frame (JSON) and of a binary frame (MessagePack). */
+const TEXT = 0x81
+const BINARY = 0x82
+
 /** A final (FIN), unmasked text frame holding `payload`. */
-export const textFrame = (payload: Buffer): Buffer => {
+export const textFrame = (payload: Buffer): Buffer => wsFrame(TEXT, payload)
+
+/** A final (FIN), unmasked binary frame holding `payload`. */
+export const binaryFrame = (payload: Buffer): Buffer => wsFrame(BINARY, payload)
+
+const wsFrame = (first: number, payload: Buffer): Buffer => {
   const length = payload.length
   const header =
     length < 126
-      ? Buffer.from([0x81, length])
+      ? Buffer.from([first, length])
       : length < 65536
-        ? Buffer.from([0x81, 126, length >> 8, length & 0xff])
-        : headerWith64BitLength(length)
+        ? Buffer.from([first, 126, length >> 8, length & 0xff])
+        : headerWith64BitLength(first, length)
   return Buffer.concat([header, payload], header.length + length)
 }
 
-const headerWith64BitLength = (length: number): Buffer => {
+const headerWith64BitLength = (first: number, length: number): Buffer => {
   const header = Buffer.alloc(10)
-  header[0] = 0x81
+  header[0] = first
   header[1] = 127
   header.writeUIntBE(length, 4, 6)
   return header

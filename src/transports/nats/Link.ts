@@ -104,7 +104,7 @@ export class Link {
     const { url, timeoutMs } = this.config
     if (name === "TimeoutError") {
       return new TransportError({
-        message: `NATS at ${url} did not answer within ${timeoutMs} ms; retry later (an append may still have been stored: retry it with the same idempotency key)`,
+        message: `NATS at ${url} did not answer in time (requests wait up to ${timeoutMs} ms, direct gets less); retry later (an append may still have been stored: retry it with the same idempotency key)`,
         retryable: true
       })
     }

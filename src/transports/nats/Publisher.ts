@@ -48,6 +48,9 @@ export class Publisher {
   private readonly sweeper: ReturnType<typeof setInterval>
   private readonly subscription: Subscription
   private counter = 0
+  /** Set by `failStale`: publishes sent before this and unanswered `staleGraceMs` later are failed by the sweeper. */
+  private staleBefore: number | undefined
+  private staleGraceMs = 0
 
   constructor(
     private readonly nc: NatsConnection,
@@ -102,9 +105,13 @@ export class Publisher {
   /**
    * Fails, as timed out, every publish sent more than `olderThanMs` ago and still unanswered: called when a stream
    * elected a new leader, since a publish that reached the old one will never be answered (an ack takes
-   * milliseconds). The caller retries; with an idempotency key the retry is stored once.
+   * milliseconds). Those sent less than `olderThanMs` before the call are failed the same way once they are that
+   * old (by the sweeper), unless answered meanwhile: they went to the old leader too, or were answered by now.
+   * The caller retries; with an idempotency key the retry is stored once.
    */
   failStale(olderThanMs: number): void {
+    this.staleBefore = performance.now()
+    this.staleGraceMs = olderThanMs
     if (this.waiting.size === 0) return
     const sentBefore = performance.now() - olderThanMs
     let error: Error | undefined
@@ -128,6 +135,17 @@ export class Publisher {
   private expire(): void {
     if (this.waiting.size === 0) return
     const now = performance.now()
+    if (this.staleBefore !== undefined && now >= this.staleBefore + this.staleGraceMs) {
+      const sentBefore = this.staleBefore
+      this.staleBefore = undefined
+      let stale: Error | undefined
+      for (const [token, waiting] of this.waiting) {
+        if (waiting.deadline - this.timeoutMs >= sentBefore) break
+        this.waiting.delete(token)
+        stale ??= new NamedError("TimeoutError", "no publish ack before the stream elected a new leader")
+        waiting.reject(stale)
+      }
+    }
     let error: Error | undefined
     // Insertion order is deadline order (one timeout for all), so stop at the first one still in time.
     for (const [token, waiting] of this.waiting) {

@@ -15,8 +15,8 @@ import { type Browser, chromium } from "playwright-core"
 import { type Client, make as makeClient } from "../../../src/client/node.ts"
 import { AgentProtocol } from "../../../src/protocol/agent/index.ts"
 import { CLI_SCRIPT, killAll, type NodeProcess, spawnNode } from "../../cluster/support/cluster.ts"
-import { restartablePort } from "../../examples/support/exampleServer.ts"
 import { type Message, openStream, type Stream } from "../../server/support/sseClient.ts"
+import { freePort } from "../../support/freePort.ts"
 import { requireBinary } from "../../support/requireBinary.ts"
 import { until } from "../../support/until.ts"
 
@@ -60,7 +60,7 @@ export interface TidingsNode {
  * node is down), with `env` (transport, secret, agent pace) on top of the shared secret and API key.
  */
 export const startNode = async (name: string, env: Record<string, string>): Promise<TidingsNode> => {
-  const port = await restartablePort()
+  const port = await freePort()
   const options = {
     name,
     script: CLI_SCRIPT,

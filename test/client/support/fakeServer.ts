@@ -6,11 +6,13 @@
  * change an epoch, trim history, go silent, kill a socket.
  *
  * It is not the real server (src/server); integration tests against that one come separately. Event data is
- * sent as given: tests publish it in the wire form of the version the client speaks.
+ * sent as given: tests publish it in the wire form of the version the client speaks. It selects the first
+ * subprotocol offered and speaks its codec: JSON text, or MessagePack binary messages for `.msgpack`.
  */
 import { createServer, type IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { type RawData, WebSocket, WebSocketServer } from "ws"
+import * as MessagePack from "../../../src/protocol/MessagePack.ts"
 import { choose, parseHeader } from "../../../src/protocol/Negotiation.ts"
 import type { Position } from "../../../src/protocol/Position.ts"
 
@@ -78,10 +80,16 @@ export class FakeConnection {
     readonly socket: WebSocket
   ) {}
 
-  /** Sends frames in one WebSocket message (newline-separated when several). */
+  /** Whether the connection negotiated MessagePack. */
+  get msgpack(): boolean {
+    return this.socket.protocol.endsWith(".msgpack")
+  }
+
+  /** Sends frames in one WebSocket message (newline-separated JSON, or MessagePack values back to back). */
   send(...frames: ReadonlyArray<Frame>): void {
     if (this.muted || this.socket.readyState !== WebSocket.OPEN) return
-    this.socket.send(frames.map((f) => JSON.stringify(f)).join("\n"))
+    if (this.msgpack) this.socket.send(Buffer.concat(frames.map((f) => MessagePack.encode(f))))
+    else this.socket.send(frames.map((f) => JSON.stringify(f)).join("\n"))
   }
 
   /** Frames of one type the client sent. */
@@ -189,10 +197,10 @@ export const start = async (options: FakeServerOptions): Promise<FakeServer> => 
     ws.on("close", (code) => {
       conn.closeCode = code
     })
-    ws.on("message", (raw: RawData) => {
+    ws.on("message", (raw: RawData, isBinary: boolean) => {
       let frame: Frame
       try {
-        frame = JSON.parse(raw.toString()) as Frame
+        frame = (isBinary ? MessagePack.decodeAll(raw as Buffer)[0] : JSON.parse(raw.toString())) as Frame
       } catch {
         conn.send({ type: "error", code: "bad_json", message: "not JSON" })
         return

@@ -4,13 +4,18 @@
  */
 import { afterEach } from "vitest"
 import * as Client from "../../../src/client/node.ts"
+import type { Codec } from "../../../src/protocol/Negotiation.ts"
 import { type FakeServer, type FakeServerOptions, start } from "./fakeServer.ts"
 import { demo } from "./testProtocol.ts"
 
 export type DemoClient = ReturnType<typeof Client.make<typeof demo, 2>>
 type Options = Omit<Client.ClientOptions<2>, "url" | "version">
 
-export const harness = () => {
+/** The wire codecs client suites run with. */
+export const codecs: ReadonlyArray<Codec> = ["json", "msgpack"]
+
+/** `codec`: the wire codec every client of this harness asks for (unless a test's options say otherwise). */
+export const harness = (codec: Codec = "json") => {
   const cleanups: Array<() => unknown> = []
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
@@ -26,6 +31,7 @@ export const harness = () => {
         url: server.url,
         version: 2,
         backoff: { initialDelayMs: 20, maxDelayMs: 100 },
+        codec,
         ...options
       })
       cleanups.push(() => client.close())

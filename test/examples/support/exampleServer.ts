@@ -5,8 +5,6 @@
  * hook make sure a failed test leaves no process behind.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { freePort } from "../../support/freePort.ts"
 
 export interface ExampleServer {
@@ -32,32 +30,6 @@ export const stopAllExampleServers = async (): Promise<void> => {
   await Promise.all([...started].map((server) => server.stop()))
 }
 
-const canBind = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const probe = createServer()
-    probe.once("error", () => resolve(false))
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(true)))
-  })
-
-/**
- * A free port below the kernel's ephemeral range, so that between a stop and a restart no outgoing connection
- * takes it as its local port — including the page's own reconnect attempts, which can connect to themselves
- * when they aim at a free ephemeral port.
- */
-export const restartablePort = async (): Promise<number> => {
-  let ephemeralLow = 32_768
-  try {
-    ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0])
-  } catch {
-    // not Linux: 32768 is below both Linux's default range and IANA's (49152 and up)
-  }
-  for (let attempt = 0; attempt < 20 && ephemeralLow > 11_000; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000))
-    if (await canBind(port)) return port
-  }
-  return freePort()
-}
-
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
@@ -70,7 +42,7 @@ export const startExampleServer = async (env: Record<string, string> = {}): Prom
       for (const child of live) child.kill("SIGKILL")
     })
   }
-  const port = await restartablePort()
+  const port = await freePort() // below the ephemeral range: a restart finds it free (freePort.ts)
   let child: ChildProcess | undefined
   let output = ""
 
@@ -85,8 +57,8 @@ export const startExampleServer = async (env: Record<string, string> = {}): Prom
       live.add(spawned)
       const timer = setTimeout(() => {
         spawned.kill("SIGKILL")
-        reject(new Error(`the example server did not start within 20 s:\n${output}`))
-      }, 20_000)
+        reject(new Error(`the example server did not start within 40 s:\n${output}`))
+      }, 40_000)
       const collect = (chunk: Buffer) => {
         output = (output + chunk.toString()).slice(-8000)
         fresh = (fresh + chunk.toString()).slice(-8000)

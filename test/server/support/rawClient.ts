@@ -1,15 +1,20 @@
 /**
  * A raw WebSocket peer for server tests: speaks frames directly (no tidings client), records every frame the
- * server sends (splitting multi-frame messages), and waits for frames matching a predicate.
+ * server sends (splitting multi-frame messages), and waits for frames matching a predicate. When the server
+ * selected a `.msgpack` subprotocol it sends and reads MessagePack (binary messages) instead of JSON text.
  */
 import WebSocket from "ws"
+import * as MessagePack from "../../../src/protocol/MessagePack.ts"
 
 export type Frame = { readonly type: string } & Record<string, unknown>
 
 export interface RawClient {
   readonly ws: WebSocket
   readonly frames: Array<Frame>
-  readonly send: (frame: object | string) => void
+  /** A frame in the negotiated codec; a string or bytes go out as they are (text or binary). */
+  readonly send: (frame: object | string | Uint8Array) => void
+  /** The kind of every message received: text (JSON) or binary (MessagePack). */
+  readonly kinds: Array<"text" | "binary">
   readonly next: (predicate: (frame: Frame) => boolean, timeoutMs?: number) => Promise<Frame>
   readonly events: (channel?: string) => Array<Frame>
   readonly closed: Promise<{ code: number; reason: string }>
@@ -25,10 +30,18 @@ export const connectRaw = (
       headers: options.headers ?? {}
     })
     const frames: Array<Frame> = []
+    const kinds: Array<"text" | "binary"> = []
     const waiters = new Set<{ predicate: (f: Frame) => boolean; resolve: (f: Frame) => void; from: number }>()
-    ws.on("message", (data) => {
-      for (const line of data.toString().split("\n")) {
-        const frame = JSON.parse(line) as Frame
+    ws.on("message", (data, isBinary) => {
+      kinds.push(isBinary ? "binary" : "text")
+      const received = isBinary
+        ? MessagePack.decodeAll(data as Buffer)
+        : data
+            .toString()
+            .split("\n")
+            .map((line) => JSON.parse(line) as unknown)
+      for (const value of received) {
+        const frame = value as Frame
         frames.push(frame)
         for (const w of waiters) {
           if (w.predicate(frame)) {
@@ -52,7 +65,15 @@ export const connectRaw = (
         ws,
         frames,
         closed,
-        send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
+        kinds,
+        send: (frame) =>
+          ws.send(
+            typeof frame === "string" || frame instanceof Uint8Array
+              ? frame
+              : ws.protocol.endsWith(".msgpack")
+                ? MessagePack.encode(frame)
+                : JSON.stringify(frame)
+          ),
         next: (predicate, timeoutMs = 5000) => {
           const found = frames.find(predicate)
           if (found) return Promise.resolve(found)

@@ -1,5 +1,6 @@
-/** Effect wrappers over the raw test peer: connect + authenticate, subscribe, wait for a frame. */
+/** Effect wrappers over the raw test peer: connect + authenticate (in either codec), subscribe, wait for a frame. */
 import { Effect } from "effect"
+import type { Codec } from "../../../src/protocol/Negotiation.ts"
 import { connectRaw, type Frame, type RawClient } from "./rawClient.ts"
 import { sign } from "./testServer.ts"
 
@@ -9,11 +10,12 @@ export const connect = (
   url: string,
   claims: Record<string, unknown> = defaultClaims,
   version = 2,
-  extra: { session?: string } = {}
+  extra: { session?: string; codec?: Codec } = {}
 ) =>
   Effect.promise(async () => {
-    const client = await connectRaw(url, { protocols: [`tidings.chat.v${version}.json`] })
-    client.send({ type: "authenticate", token: await sign(claims), ...extra })
+    const { codec = "json", ...fields } = extra
+    const client = await connectRaw(url, { protocols: [`tidings.chat.v${version}.${codec}`] })
+    client.send({ type: "authenticate", token: await sign(claims), ...fields })
     await client.next((f) => f.type === "welcome")
     return client
   })

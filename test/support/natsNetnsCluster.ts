@@ -1,0 +1,254 @@
+/**
+ * A private 3-node (or n-node) `nats-server` cluster with JetStream whose servers each run in their own network
+ * namespace (netns.ts), so that one can be cut off from the others and from the clients, then joined again — a
+ * network partition, where natsCluster.ts (every server on 127.0.0.1) can only kill or freeze a process.
+ *
+ * Server i is `n<i>`, listens on its namespace's address (`netns.address(i)`) with the fixed ports 4222
+ * (clients), 6222 (routes) and 8222 (monitoring) — the namespace is its own, so nothing else holds them — keeps
+ * its store in its own temporary directory, and routes to every other member. Processes of the root namespace
+ * reach it through the network's bridge. `isolate` / `heal` partition a server; `connectedTo(pid)` says which
+ * servers a process of the root namespace holds a client connection to (from `ss`). `close` stops the servers and
+ * removes their directories; removing the network is the caller's (after `close`).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connect } from "@nats-io/transport-node"
+import type { Network } from "./netns.ts"
+
+const CLIENT_PORT = 4222
+const ROUTE_PORT = 6222
+const MONITOR_PORT = 8222
+
+export interface NetnsMember {
+  /** Server name (`n0`, `n1`, …): what `$JS.API.STREAM.INFO` reports as `cluster.leader`. */
+  readonly name: string
+  readonly index: number
+  /** `nats://<namespace address>:4222` */
+  readonly url: string
+  readonly running: () => boolean
+  /** Whether its namespace is cut off now. */
+  readonly isolated: () => boolean
+  /** The last 20 kB of what it printed. */
+  readonly log: () => string
+  /** SIGKILL, waits for the exit; the store directory is kept. */
+  readonly kill: () => Promise<void>
+}
+
+export interface NetnsNatsCluster {
+  readonly members: ReadonlyArray<NetnsMember>
+  /** Every member's client URL, comma-separated (the form NATS_URL takes). */
+  readonly urls: string
+  readonly member: (name: string) => NetnsMember
+  /** Resolves once JetStream answers through a reachable member, within `timeoutMs`. */
+  readonly ready: (timeoutMs?: number) => Promise<void>
+  /** The server leading `stream` now, asked through the reachable members (undefined while there is none). */
+  readonly leaderOf: (stream: string) => Promise<string | undefined>
+  /** `$JS.API.STREAM.INFO.<stream>`'s answer, asked through a reachable member. */
+  readonly streamInfo: (stream: string) => Promise<unknown>
+  /** Cuts the member's namespace off: it hears nothing from the other servers and the clients, nor they from it. */
+  readonly isolate: (name: string) => void
+  readonly heal: (name: string) => void
+  /** Names of the members a process of the root namespace has an established client connection to. */
+  readonly connectedTo: (pid: number) => ReadonlyArray<string>
+  /** Stops every server (SIGKILL) and deletes the store directories. */
+  readonly close: () => Promise<void>
+}
+
+const live = new Set<ChildProcess>()
+let hooked = false
+const hookExit = () => {
+  if (hooked) return
+  hooked = true
+  process.on("exit", () => {
+    for (const child of live) {
+      child.kill("SIGCONT")
+      child.kill("SIGKILL")
+    }
+  })
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+
+/** Starts server `index` in its namespace; resolves once it printed "Server is ready". */
+const launch = (
+  binary: string,
+  network: Network,
+  index: number,
+  args: ReadonlyArray<string>,
+  readyTimeoutMs: number
+): Promise<{ readonly child: ChildProcess; readonly log: () => string }> =>
+  new Promise((resolve, reject) => {
+    const [command, ...rest] = network.wrap(index, [binary, ...args])
+    const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"] })
+    live.add(child)
+    let log = ""
+    let settled = false
+    const settle = (error?: Error) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (error === undefined) return resolve({ child, log: () => log })
+      child.kill("SIGKILL")
+      reject(error)
+    }
+    const timer = setTimeout(
+      () => settle(new Error(`nats-server n${index} not ready after ${readyTimeoutMs} ms:\n${log}`)),
+      readyTimeoutMs
+    )
+    const onData = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-20_000)
+      if (log.includes("Server is ready")) settle()
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+    child.once("error", (error) => settle(error))
+    child.once("exit", (code, signal) => {
+      live.delete(child)
+      settle(new Error(`nats-server n${index} exited (${code ?? signal}) before ready:\n${log}`))
+    })
+  })
+
+export const startNetnsNatsCluster = async (options: {
+  readonly binary: string
+  readonly network: Network
+  readonly readyTimeoutMs?: number
+}): Promise<NetnsNatsCluster> => {
+  const { binary, network } = options
+  hookExit()
+  const clusterName = `tidings-${randomUUID().slice(0, 8)}`
+  const size = network.size
+  const storeDirs = Array.from({ length: size }, (_, i) => mkdtempSync(join(tmpdir(), `tidings-netns-n${i}-`)))
+  const processes: Array<{ readonly child: ChildProcess; readonly log: () => string } | undefined> = []
+  const argsOf = (i: number) => {
+    const host = network.address(i)
+    const routes = Array.from({ length: size }, (_, k) => k)
+      .filter((k) => k !== i)
+      .map((k) => `nats://${network.address(k)}:${ROUTE_PORT}`)
+      .join(",")
+    return [
+      ...[
+        "-a",
+        host,
+        "-p",
+        String(CLIENT_PORT),
+        "-m",
+        String(MONITOR_PORT),
+        "-n",
+        `n${i}`,
+        "-js",
+        "-sd",
+        storeDirs[i]!
+      ],
+      ...["--cluster_name", clusterName, "--cluster", `nats://${host}:${ROUTE_PORT}`, "--routes", routes]
+    ]
+  }
+
+  const members: Array<NetnsMember> = Array.from({ length: size }, (_, i) => {
+    const running = () => processes[i] !== undefined && !exitedAlready(processes[i]!.child)
+    return {
+      name: `n${i}`,
+      index: i,
+      url: `nats://${network.address(i)}:${CLIENT_PORT}`,
+      running,
+      isolated: () => network.isolated(i),
+      log: () => processes[i]?.log() ?? "",
+      kill: async () => {
+        const child = processes[i]?.child
+        if (child === undefined || exitedAlready(child)) return
+        const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+        child.kill("SIGCONT")
+        child.kill("SIGKILL")
+        await gone
+      }
+    }
+  })
+  const close = async () => {
+    await Promise.all(members.map((m) => m.kill()))
+    for (const dir of storeDirs) rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    // every member at once: JetStream needs a quorum to elect its meta leader
+    const started = await Promise.all(
+      members.map((_, i) => launch(binary, network, i, argsOf(i), options.readyTimeoutMs ?? 15_000))
+    )
+    processes.push(...started)
+  } catch (error) {
+    for (const child of live) child.kill("SIGKILL")
+    await close()
+    throw error
+  }
+
+  /** One request to JetStream's API through a running, reachable member (a fresh connection, closed after). */
+  const api = async (subject: string, timeoutMs: number): Promise<unknown> => {
+    let lastError: unknown
+    for (const member of members.filter((m) => m.running() && !m.isolated())) {
+      const nc = await connect({ servers: member.url, timeout: timeoutMs, reconnect: false }).catch((error) => {
+        lastError = error
+        return undefined
+      })
+      if (nc === undefined) continue
+      try {
+        return (await nc.request(subject, undefined, { timeout: timeoutMs })).json()
+      } catch (error) {
+        lastError = error
+      } finally {
+        await nc.close().catch(() => {})
+      }
+    }
+    throw lastError ?? new Error("no reachable member")
+  }
+  const member = (name: string) => {
+    const found = members.find((m) => m.name === name)
+    if (found === undefined) throw new Error(`no member ${name}`)
+    return found
+  }
+
+  return {
+    members,
+    urls: members.map((m) => m.url).join(","),
+    member,
+    ready: async (timeoutMs = 20_000) => {
+      const deadline = Date.now() + timeoutMs
+      let last: unknown
+      while (Date.now() < deadline) {
+        try {
+          const info = (await api("$JS.API.INFO", 1000)) as { error?: unknown }
+          if (info.error === undefined) return
+          last = info.error
+        } catch (error) {
+          last = error
+        }
+        await sleep(200)
+      }
+      throw new Error(`JetStream of cluster ${clusterName} not ready after ${timeoutMs} ms: ${String(last)}`)
+    },
+    streamInfo: (stream) => api(`$JS.API.STREAM.INFO.${stream}`, 2000),
+    leaderOf: async (stream) => {
+      try {
+        const info = (await api(`$JS.API.STREAM.INFO.${stream}`, 1000)) as { cluster?: { leader?: string } }
+        return info.cluster?.leader
+      } catch {
+        return undefined
+      }
+    },
+    isolate: (name) => network.isolate(member(name).index),
+    heal: (name) => network.heal(member(name).index),
+    connectedTo: (pid) => {
+      const sockets = execFileSync("ss", ["-Htnp", "state", "established"], { encoding: "utf8", timeout: 5000 })
+      return members
+        .filter((m) =>
+          sockets
+            .split("\n")
+            .some(
+              (line) => line.includes(`${network.address(m.index)}:${CLIENT_PORT} `) && line.includes(`pid=${pid},`)
+            )
+        )
+        .map((m) => m.name)
+    },
+    close
+  }
+}
