@@ -11,8 +11,8 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connect } from "@nats-io/transport-node"
 import { freePort } from "./freePort.ts"
+import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 
 export interface ClusterMember {
   /** Server name (`n0`, `n1`, …): what `$JS.API.STREAM.INFO` reports as `cluster.leader`. */
@@ -37,17 +37,12 @@ export interface ClusterMember {
   readonly restart: () => Promise<void>
 }
 
-export interface NatsCluster {
+/** JetStream queries (jetStreamQueries) go through any running member. */
+export interface NatsCluster extends JetStreamQueries {
   readonly members: ReadonlyArray<ClusterMember>
   /** Every member's client URL, comma-separated (the form NATS_URL takes). */
   readonly urls: string
   readonly name: string
-  /** Resolves once JetStream answers through `via` (default: the first running member), within `timeoutMs`. */
-  readonly ready: (timeoutMs?: number) => Promise<void>
-  /** The server name leading `stream` now (undefined while there is none), asked through any running member. */
-  readonly leaderOf: (stream: string) => Promise<string | undefined>
-  /** The answer of `$JS.API.STREAM.INFO.<stream>` (config, state, cluster), asked through any running member. */
-  readonly streamInfo: (stream: string) => Promise<unknown>
   readonly member: (name: string) => ClusterMember
   /** Stops every server and deletes the store directories. */
   readonly close: () => Promise<void>
@@ -69,7 +64,6 @@ const hookExit = () => {
 const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 const waitExit = (child: ChildProcess): Promise<void> =>
   exitedAlready(child) ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export const startNatsCluster = async (
   options: { readonly binary?: string; readonly size?: number; readonly readyTimeoutMs?: number } = {}
@@ -173,28 +167,6 @@ export const startNatsCluster = async (
     throw error
   }
 
-  /** One request to JetStream's API through a running member (a fresh connection, closed after). */
-  const api = async (subject: string, timeoutMs: number): Promise<unknown> => {
-    const via = members.filter((m) => m.running())
-    let lastError: unknown
-    for (const member of via) {
-      const nc = await connect({ servers: member.url, timeout: timeoutMs, reconnect: false }).catch((error) => {
-        lastError = error
-        return undefined
-      })
-      if (nc === undefined) continue
-      try {
-        const reply = await nc.request(subject, undefined, { timeout: timeoutMs })
-        return reply.json()
-      } catch (error) {
-        lastError = error
-      } finally {
-        await nc.close().catch(() => {})
-      }
-    }
-    throw lastError ?? new Error("no running member")
-  }
-
   return {
     members,
     name: clusterName,
@@ -204,30 +176,7 @@ export const startNatsCluster = async (
       if (found === undefined) throw new Error(`no member ${name}`)
       return found
     },
-    ready: async (timeoutMs = 20_000) => {
-      const deadline = Date.now() + timeoutMs
-      let last: unknown
-      while (Date.now() < deadline) {
-        try {
-          const info = (await api("$JS.API.INFO", 1000)) as { error?: unknown }
-          if (info.error === undefined) return
-          last = info.error
-        } catch (error) {
-          last = error
-        }
-        await sleep(200)
-      }
-      throw new Error(`JetStream of cluster ${clusterName} not ready after ${timeoutMs} ms: ${String(last)}`)
-    },
-    streamInfo: (stream) => api(`$JS.API.STREAM.INFO.${stream}`, 2000),
-    leaderOf: async (stream) => {
-      try {
-        const info = (await api(`$JS.API.STREAM.INFO.${stream}`, 1000)) as { cluster?: { leader?: string } }
-        return info.cluster?.leader
-      } catch {
-        return undefined
-      }
-    },
+    ...jetStreamQueries(clusterName, () => members.filter((m) => m.running()).map((m) => m.url)),
     close
   }
 }

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connect } from "@nats-io/transport-node"
+import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 import type { Network } from "./netns.ts"
 
 const CLIENT_PORT = 4222
@@ -37,17 +37,12 @@ export interface NetnsMember {
   readonly kill: () => Promise<void>
 }
 
-export interface NetnsNatsCluster {
+/** JetStream queries (jetStreamQueries) go through the running members not cut off. */
+export interface NetnsNatsCluster extends JetStreamQueries {
   readonly members: ReadonlyArray<NetnsMember>
   /** Every member's client URL, comma-separated (the form NATS_URL takes). */
   readonly urls: string
   readonly member: (name: string) => NetnsMember
-  /** Resolves once JetStream answers through a reachable member, within `timeoutMs`. */
-  readonly ready: (timeoutMs?: number) => Promise<void>
-  /** The server leading `stream` now, asked through the reachable members (undefined while there is none). */
-  readonly leaderOf: (stream: string) => Promise<string | undefined>
-  /** `$JS.API.STREAM.INFO.<stream>`'s answer, asked through a reachable member. */
-  readonly streamInfo: (stream: string) => Promise<unknown>
   /** Cuts the member's namespace off: it hears nothing from the other servers and the clients, nor they from it. */
   readonly isolate: (name: string) => void
   readonly heal: (name: string) => void
@@ -70,7 +65,6 @@ const hookExit = () => {
   })
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 
 /** Starts server `index` in its namespace; resolves once it printed "Server is ready". */
@@ -182,25 +176,6 @@ export const startNetnsNatsCluster = async (options: {
     throw error
   }
 
-  /** One request to JetStream's API through a running, reachable member (a fresh connection, closed after). */
-  const api = async (subject: string, timeoutMs: number): Promise<unknown> => {
-    let lastError: unknown
-    for (const member of members.filter((m) => m.running() && !m.isolated())) {
-      const nc = await connect({ servers: member.url, timeout: timeoutMs, reconnect: false }).catch((error) => {
-        lastError = error
-        return undefined
-      })
-      if (nc === undefined) continue
-      try {
-        return (await nc.request(subject, undefined, { timeout: timeoutMs })).json()
-      } catch (error) {
-        lastError = error
-      } finally {
-        await nc.close().catch(() => {})
-      }
-    }
-    throw lastError ?? new Error("no reachable member")
-  }
   const member = (name: string) => {
     const found = members.find((m) => m.name === name)
     if (found === undefined) throw new Error(`no member ${name}`)
@@ -211,30 +186,7 @@ export const startNetnsNatsCluster = async (options: {
     members,
     urls: members.map((m) => m.url).join(","),
     member,
-    ready: async (timeoutMs = 20_000) => {
-      const deadline = Date.now() + timeoutMs
-      let last: unknown
-      while (Date.now() < deadline) {
-        try {
-          const info = (await api("$JS.API.INFO", 1000)) as { error?: unknown }
-          if (info.error === undefined) return
-          last = info.error
-        } catch (error) {
-          last = error
-        }
-        await sleep(200)
-      }
-      throw new Error(`JetStream of cluster ${clusterName} not ready after ${timeoutMs} ms: ${String(last)}`)
-    },
-    streamInfo: (stream) => api(`$JS.API.STREAM.INFO.${stream}`, 2000),
-    leaderOf: async (stream) => {
-      try {
-        const info = (await api(`$JS.API.STREAM.INFO.${stream}`, 1000)) as { cluster?: { leader?: string } }
-        return info.cluster?.leader
-      } catch {
-        return undefined
-      }
-    },
+    ...jetStreamQueries(clusterName, () => members.filter((m) => m.running() && !m.isolated()).map((m) => m.url)),
     isolate: (name) => network.isolate(member(name).index),
     heal: (name) => network.heal(member(name).index),
     connectedTo: (pid) => {
