@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { exitOf, hasExited, track } from "./childProcesses.ts"
 import { freePort } from "./freePort.ts"
 import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 
@@ -48,23 +49,6 @@ export interface NatsCluster extends JetStreamQueries {
   readonly close: () => Promise<void>
 }
 
-const live = new Set<ChildProcess>()
-let hooked = false
-const hookExit = () => {
-  if (hooked) return
-  hooked = true
-  process.on("exit", () => {
-    for (const child of live) {
-      child.kill("SIGCONT")
-      child.kill("SIGKILL")
-    }
-  })
-}
-
-const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
-const waitExit = (child: ChildProcess): Promise<void> =>
-  exitedAlready(child) ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
-
 export const startNatsCluster = async (
   options: { readonly binary?: string; readonly size?: number; readonly readyTimeoutMs?: number } = {}
 ): Promise<NatsCluster> => {
@@ -72,7 +56,6 @@ export const startNatsCluster = async (
   const size = options.size ?? 3
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000
   const clusterName = `tidings-${randomUUID().slice(0, 8)}`
-  hookExit()
   const ports = await Promise.all(Array.from({ length: size }, async () => [await freePort(), await freePort()]))
   const members: Array<ClusterMember> = []
 
@@ -93,7 +76,7 @@ export const startNatsCluster = async (
       new Promise((resolve, reject) => {
         const proc = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] })
         child = proc
-        live.add(proc)
+        track(proc)
         let log = ""
         let settled = false
         const settle = (error?: Error) => {
@@ -118,15 +101,14 @@ export const startNatsCluster = async (
         proc.stderr?.on("data", onData)
         proc.once("error", (error) => settle(error))
         proc.once("exit", (code, signal) => {
-          live.delete(proc)
           settle(new Error(`nats-server ${name} exited (${code ?? signal}) before ready:\n${log}`))
         })
       })
-    const running = () => child !== undefined && !exitedAlready(child)
+    const running = () => child !== undefined && !hasExited(child)
     const signal = async (sig: NodeJS.Signals) => {
       const proc = child
-      if (proc === undefined || exitedAlready(proc)) return
-      const exited = waitExit(proc)
+      if (proc === undefined || hasExited(proc)) return
+      const exited = exitOf(proc)
       proc.kill("SIGCONT")
       proc.kill(sig)
       await exited

@@ -15,6 +15,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { exitOf, hasExited, track } from "./childProcesses.ts"
 import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 import type { Network } from "./netns.ts"
 
@@ -52,21 +53,6 @@ export interface NetnsNatsCluster extends JetStreamQueries {
   readonly close: () => Promise<void>
 }
 
-const live = new Set<ChildProcess>()
-let hooked = false
-const hookExit = () => {
-  if (hooked) return
-  hooked = true
-  process.on("exit", () => {
-    for (const child of live) {
-      child.kill("SIGCONT")
-      child.kill("SIGKILL")
-    }
-  })
-}
-
-const exitedAlready = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
-
 /** Starts server `index` in its namespace; resolves once it printed "Server is ready". */
 const launch = (
   binary: string,
@@ -78,7 +64,7 @@ const launch = (
   new Promise((resolve, reject) => {
     const [command, ...rest] = network.wrap(index, [binary, ...args])
     const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"] })
-    live.add(child)
+    track(child)
     let log = ""
     let settled = false
     const settle = (error?: Error) => {
@@ -101,7 +87,6 @@ const launch = (
     child.stderr?.on("data", onData)
     child.once("error", (error) => settle(error))
     child.once("exit", (code, signal) => {
-      live.delete(child)
       settle(new Error(`nats-server n${index} exited (${code ?? signal}) before ready:\n${log}`))
     })
   })
@@ -112,7 +97,6 @@ export const startNetnsNatsCluster = async (options: {
   readonly readyTimeoutMs?: number
 }): Promise<NetnsNatsCluster> => {
   const { binary, network } = options
-  hookExit()
   const clusterName = `tidings-${randomUUID().slice(0, 8)}`
   const size = network.size
   const storeDirs = Array.from({ length: size }, (_, i) => mkdtempSync(join(tmpdir(), `tidings-netns-n${i}-`)))
@@ -142,7 +126,7 @@ export const startNetnsNatsCluster = async (options: {
   }
 
   const members: Array<NetnsMember> = Array.from({ length: size }, (_, i) => {
-    const running = () => processes[i] !== undefined && !exitedAlready(processes[i]!.child)
+    const running = () => processes[i] !== undefined && !hasExited(processes[i]!.child)
     return {
       name: `n${i}`,
       index: i,
@@ -152,8 +136,8 @@ export const startNetnsNatsCluster = async (options: {
       log: () => processes[i]?.log() ?? "",
       kill: async () => {
         const child = processes[i]?.child
-        if (child === undefined || exitedAlready(child)) return
-        const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+        if (child === undefined || hasExited(child)) return
+        const gone = exitOf(child)
         child.kill("SIGCONT")
         child.kill("SIGKILL")
         await gone
@@ -164,16 +148,17 @@ export const startNetnsNatsCluster = async (options: {
     await Promise.all(members.map((m) => m.kill()))
     for (const dir of storeDirs) rmSync(dir, { recursive: true, force: true })
   }
-  try {
-    // every member at once: JetStream needs a quorum to elect its meta leader
-    const started = await Promise.all(
-      members.map((_, i) => launch(binary, network, i, argsOf(i), options.readyTimeoutMs ?? 15_000))
-    )
-    processes.push(...started)
-  } catch (error) {
-    for (const child of live) child.kill("SIGKILL")
+  // every member at once: JetStream needs a quorum to elect its meta leader
+  const started = await Promise.allSettled(
+    members.map((_, i) => launch(binary, network, i, argsOf(i), options.readyTimeoutMs ?? 15_000))
+  )
+  started.forEach((result, i) => {
+    if (result.status === "fulfilled") processes[i] = result.value
+  })
+  const failed = started.find((result) => result.status === "rejected")
+  if (failed !== undefined) {
     await close()
-    throw error
+    throw failed.reason
   }
 
   const member = (name: string) => {
