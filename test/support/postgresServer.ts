@@ -88,7 +88,22 @@ const runAs = (): { uid: number; gid: number } | undefined => {
   return { uid, gid }
 }
 
-/** Whether a PostgreSQL startup packet gets an answer: the server accepts connections (not just the port). */
+/** A protocol-3.0 StartupMessage for user and database `postgres`. */
+const startupMessage = (): Buffer => {
+  const params = Buffer.from("user\0postgres\0database\0postgres\0\0")
+  const head = Buffer.alloc(8)
+  head.writeInt32BE(8 + params.length, 0)
+  head.writeInt32BE(196_608, 4)
+  return Buffer.concat([head, params])
+}
+
+/**
+ * Whether the server would let a client in now. Answering the port is not enough: while the database system is
+ * starting up (slow on a loaded machine), the postmaster accepts the socket and even answers an SSLRequest, then
+ * refuses the StartupMessage with FATAL 57P03 — which a client reports as "Failed to connect". So this sends a
+ * StartupMessage (trust authentication) and calls the server ready only on an Authentication answer ('R'); an
+ * ErrorResponse ('E'), a close or silence means not yet.
+ */
 const answers = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port })
@@ -96,13 +111,11 @@ const answers = (port: number): Promise<boolean> =>
       socket.destroy()
       resolve(ok)
     }
-    socket.setTimeout(500, () => done(false))
+    socket.setTimeout(1000, () => done(false))
     socket.on("error", () => done(false))
-    socket.on("connect", () => {
-      // SSLRequest: a ready server answers one byte ('N' or 'S'); one still starting closes or refuses
-      socket.write(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]))
-    })
-    socket.on("data", () => done(true))
+    socket.on("close", () => done(false))
+    socket.on("connect", () => socket.write(startupMessage()))
+    socket.once("data", (chunk: Buffer) => done(chunk[0] === 0x52))
   })
 
 /** The pids of the postmaster and its children (for pause/resume). */
