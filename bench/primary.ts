@@ -11,7 +11,9 @@
  * events to every process). It does not restart what the supervisor restarts, nor judge anything.
  */
 import cluster, { type Worker } from "node:cluster"
+import { type AddressInfo, createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import * as Balancing from "../src/server/processes/Balancing.ts"
 import * as Processes from "../src/server/processes/index.ts"
 import { type FromChild, flag, serve, type ToChild } from "./ipc.ts"
 import { type SettledMemory, settledRss } from "./memory.ts"
@@ -118,10 +120,25 @@ const gcRss = async (): Promise<SettledMemory & { perProcess: ReadonlyArray<numb
 const toFirst = (op: string) => (args: unknown) => call(first(), op, args, deadlineMs)
 const publisherOps = ["paced", "stopPaced", "unpaced", "burst", "appendRate", "top"] as const
 
+/** How the processes share the port: TIDINGS_PROCESS_BALANCING as for tidings serve, else the supervisor's default. */
+const balancing = Balancing.resolve(process.env[Balancing.BALANCING_ENV] as Balancing.Balancing | undefined)
+/** A port of its own for the group: with kernel balancing every process listens on it (port 0 gives each its own). */
+const groupPort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+const serverArgs = process.argv.slice(2)
+if (balancing === "kernel") serverArgs.push("--port", String(await groupPort()))
+process.stderr.write(`bench primary: ${count} processes, ${balancing} balancing\n`)
+
 const server = fileURLToPath(new URL("./server.ts", import.meta.url))
-cluster.setupPrimary({ exec: server, args: process.argv.slice(2), execArgv: process.execArgv })
+cluster.setupPrimary({ exec: server, args: serverArgs, execArgv: process.execArgv })
 const supervisor = Processes.supervise({
   processes: count,
+  balancing,
   log: (line) => process.stderr.write(`bench primary: ${line}\n`)
 })
 await ready

@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { JsonSchema, Schema } from "effect"
 import { AgentProtocol } from "../src/protocol/agent/index.ts"
-import { ClientFrame, ServerFrame } from "../src/protocol/Frames.ts"
+import { ClientFrame, CompactEvent, ServerFrame } from "../src/protocol/Frames.ts"
 import type { AnyProtocol, CommandDef, VersionDef } from "../src/protocol/Protocol.ts"
 
 /** Where the generated files live. */
@@ -113,9 +113,11 @@ export const schemaFiles = (): ReadonlyArray<SchemaFile> => [
   render(
     "frames.server.schema.json",
     "tidings frames: server → client",
-    "Every frame a server sends, whatever the application protocol. `data` of `event` and `result`/`error` " +
-      "of `reply` are checked separately against the negotiated protocol version.",
-    ServerFrame
+    "Every frame a server sends, whatever the application protocol: an object with a `type`, or, on a " +
+      "connection that negotiated the compact envelope, an event as an array [alias, offset, event, data, time]. " +
+      "`data` of an event and `result`/`error` of `reply` are checked separately against the negotiated " +
+      "protocol version.",
+    Schema.Union([ServerFrame, CompactEvent])
   ),
   ...protocolFiles(AgentProtocol)
 ]

@@ -4,7 +4,7 @@
  * of SIZE random bytes to N subscribers, all JSON or all MessagePack, one event at a time (the next once every
  * client has the previous one). Reports the bytes each delivery puts on the wire (WebSocket payload) and the
  * server process's CPU per delivery (user + system, from /proc), and the size of an event frame's envelope for a
- * 100-byte payload in each codec. The clients run in this process; the server alone in the other (a fresh one per
+ * 100-byte payload in each codec and envelope (self-describing and compact). The clients run in this process; the server alone in the other (a fresh one per
  * run). Rounds alternate which codec goes first; the medians are over the rounds.
  * Run: node --import tsx bench/micro/codec-screenshot.ts [clients, default 1000] [events, default 20]
  *      [bytes, default 102400] [rounds, default 3]
@@ -15,7 +15,12 @@ import { readFileSync } from "node:fs"
 import { Schema } from "effect"
 import WebSocket from "ws"
 import { Bytes } from "../../src/protocol/Bytes.ts"
-import { encodeEventFrame, encodeEventFrameMsgpack } from "../../src/protocol/EventFrame.ts"
+import {
+  encodeCompactEventFrame,
+  encodeCompactEventFrameMsgpack,
+  encodeEventFrame,
+  encodeEventFrameMsgpack
+} from "../../src/protocol/EventFrame.ts"
 import type { Codec } from "../../src/protocol/Negotiation.ts"
 import * as Protocol from "../../src/protocol/Protocol.ts"
 import { startServer } from "../../src/server/Embedded.ts"
@@ -131,7 +136,16 @@ if (process.argv[2] === "serve") {
     const data = { text: "x".repeat(89) } // {"text":"xxx…"}: 100 bytes of JSON
     const json = encodeEventFrame(parts, "message_chunk", JSON.stringify(data))
     const msgpack = encodeEventFrameMsgpack(parts, "message_chunk", data)
-    return { payloadBytes: JSON.stringify(data).length, json: Buffer.byteLength(json), msgpack: msgpack.length }
+    // the compact envelope with the first alias a node gives (1); the channel and epoch went once, in an alias frame
+    const compactJson = encodeCompactEventFrame(1, parts, "message_chunk", JSON.stringify(data))
+    const compactMsgpack = encodeCompactEventFrameMsgpack(1, parts, "message_chunk", data)
+    return {
+      payloadBytes: JSON.stringify(data).length,
+      json: Buffer.byteLength(json),
+      msgpack: msgpack.length,
+      compactJson: Buffer.byteLength(compactJson),
+      compactMsgpack: compactMsgpack.length
+    }
   }
 
   type Result = Awaited<ReturnType<typeof run>>

@@ -49,6 +49,11 @@ const check = (config: ServeConfig, command: string) =>
         message: `--processes ${n} with --bridges would run every bridge ${n} times; run them with tidings bridge instead`
       })
     }
+    if (Option.getOrUndefined(config.balancing) === "kernel" && !Processes.kernelBalancingAvailable()) {
+      return yield* new UsageError({
+        message: `--balancing kernel needs SO_REUSEPORT support in Node (22.12 or later); this is Node ${process.versions.node}: use --balancing primary`
+      })
+    }
   })
 
 /**
@@ -61,13 +66,15 @@ export const supervise = (config: ServeConfig, command: string) =>
     const devSecret = crypto.randomUUID() + crypto.randomUUID()
     // the supervisor's lines (a process exited, restarted) go through this program's logger (JSON in production)
     const log = Effect.runForkWith(yield* Effect.context<never>())
+    const balancing = Processes.resolveBalancing(Option.getOrUndefined(config.balancing))
     const supervisor = Processes.supervise({
       processes: config.processes,
+      balancing,
       env: () => ({ [DEV_SECRET_ENV]: devSecret }),
       log: (line, level) => void log(level === "info" ? Effect.logInfo(line) : Effect.logWarning(line))
     })
     yield* Effect.logInfo(
-      `tidings primary (pid ${process.pid}) runs ${config.processes} processes on port ${config.port}`
+      `tidings primary (pid ${process.pid}) runs ${config.processes} processes on port ${config.port} (${balancing} balancing)`
     )
     return yield* Effect.promise(() => supervisor.exited).pipe(
       Effect.onInterrupt(() =>

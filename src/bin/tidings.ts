@@ -41,10 +41,13 @@ Options (each also an environment variable):
                                                  /healthz, /readyz and /metrics there)
   --host H              TIDINGS_HOST             bind address (default 127.0.0.1)
   --backlog N           TIDINGS_BACKLOG          accept queue length (default 4096, capped by net.core.somaxconn)
-  --processes N         TIDINGS_PROCESSES        server processes behind the port (default 1): a primary
-                                                 hands connections round-robin to N full nodes; needs
+  --processes N         TIDINGS_PROCESSES        server processes behind the port (default 1): N full
+                                                 nodes on one port under a supervising primary; needs
                                                  --transport redis or nats; /readyz is 200 only while all
                                                  N are ready, /metrics sums them; a crashed one restarts
+  --balancing B         TIDINGS_PROCESS_BALANCING  how the processes share the port: kernel (each listens
+                                                 with SO_REUSEPORT; Node 22.12+) or primary (the primary
+                                                 accepts and hands over); default kernel where available
   --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
   --redis-url URL       REDIS_URL                Redis for --transport redis
   --nats-url URL        NATS_URL                 NATS for --transport nats
@@ -78,6 +81,7 @@ const flagToEnv: Record<string, string> = {
   host: "TIDINGS_HOST",
   backlog: "TIDINGS_BACKLOG",
   processes: "TIDINGS_PROCESSES",
+  balancing: "TIDINGS_PROCESS_BALANCING",
   transport: "TIDINGS_TRANSPORT",
   "redis-url": "REDIS_URL",
   "nats-url": "NATS_URL",

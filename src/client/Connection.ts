@@ -167,6 +167,7 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
 
   /** One parsed frame; false once the connection it came on is gone. */
   private onValue(value: unknown): boolean {
+    if (Array.isArray(value)) return this.onCompactEvent(value)
     const decoded = decodeServerFrame(value)
     if (Result.isFailure(decoded)) {
       this.issue(new ProtocolViolation(fromSchemaError(decoded.failure)))
@@ -174,6 +175,14 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
     }
     this.onFrame(decoded.success)
     // A handler may have closed the client, or a frame ended this connection.
+    return !(this.current === "closed" || this.socket === undefined)
+  }
+
+  /** An event in the compact envelope; false once the connection it came on is gone. */
+  private onCompactEvent(value: ReadonlyArray<unknown>): boolean {
+    const frame = this.compactEvents.expand(value)
+    if (typeof frame === "string") this.issue(new ProtocolViolation({ message: frame, path: [] }))
+    else if (this.welcomed) this.channels.event(frame)
     return !(this.current === "closed" || this.socket === undefined)
   }
 
@@ -198,6 +207,8 @@ export class Connection<V extends VersionDef> extends ConnectionCore<V> implemen
     switch (frame.type) {
       case "event":
         return this.channels.event(frame)
+      case "alias":
+        return this.compactEvents.announce(frame)
       case "subscribed":
         return this.channels.subscribed(frame)
       case "reset":

@@ -1,12 +1,13 @@
 import { CloseCodes, isResumable } from "../protocol/CloseCodes.ts"
 import type { ClientFrame } from "../protocol/Frames.ts"
 import * as MessagePack from "../protocol/MessagePack.ts"
-import { type Codec, subprotocol } from "../protocol/Negotiation.ts"
+import { type Codec, parseOffer, subprotocol } from "../protocol/Negotiation.ts"
 import type { AnyProtocol, VersionDef } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import * as Backoff from "./Backoff.ts"
 import { Channels } from "./Channels.ts"
 import { Commands, type FrameBuilder } from "./Commands.ts"
+import { CompactEvents } from "./CompactEvents.ts"
 import {
   type ClientIssue,
   Disconnected,
@@ -34,6 +35,8 @@ export abstract class ConnectionCore<V extends VersionDef> {
   protected readonly offers: ReadonlyArray<string>
   /** The wire codec of the current connection, from the subprotocol the server selected. */
   protected wire: Codec = "json"
+  /** The current connection's compact-envelope aliases (empty when it speaks the self-describing envelope). */
+  protected readonly compactEvents = new CompactEvents()
   protected readonly factory: Socket.SocketFactory
   protected readonly backoff: Backoff.Backoff
   protected readonly channels: Channels
@@ -74,9 +77,11 @@ export abstract class ConnectionCore<V extends VersionDef> {
     this.protocol = protocol.name
     this.version = options.version as V["version"]
     const preferred = options.codec ?? "json"
-    this.offered = subprotocol(protocol.name, options.version, preferred)
-    this.offers =
-      preferred === "json" ? [this.offered] : [this.offered, subprotocol(protocol.name, options.version, "json")]
+    const compact = options.compact ?? true
+    this.offered = subprotocol(protocol.name, options.version, preferred, compact)
+    // behind the preferred form, what older servers speak: the self-describing envelope, then JSON
+    const fallbacks = [...(compact ? [preferred] : []), ...(preferred === "json" ? [] : ["json" as const])]
+    this.offers = [this.offered, ...fallbacks.map((codec) => subprotocol(protocol.name, options.version, codec))]
     this.factory = options.socket ?? Socket.global()
     this.random = options.random ?? Math.random
     this.backoff = Backoff.make(options.backoff, this.random)
@@ -168,7 +173,9 @@ export abstract class ConnectionCore<V extends VersionDef> {
       )
       return
     }
-    this.wire = protocol.endsWith(".msgpack") ? "msgpack" : "json"
+    const selected = parseOffer(protocol)
+    this.wire = selected?.codec === "msgpack" ? "msgpack" : "json"
+    this.compactEvents.clear()
     this.send({
       type: "authenticate",
       ...(token !== undefined ? { token } : {}),

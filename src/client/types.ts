@@ -90,6 +90,12 @@ export interface ClientOptions<N extends number> {
    * bytes). `msgpack` offers `json` too, behind it, so a server without MessagePack still connects (over JSON).
    */
   readonly codec?: Codec | undefined
+  /**
+   * The compact envelope (default true): events arrive as `[alias, offset, event, data, time]` and the channel's name
+   * and epoch once per subscription, in an `alias` frame — an event frame with a 100-byte payload is about half the
+   * size. The self-describing form is offered behind it, so a server without the compact envelope still connects.
+   */
+  readonly compact?: boolean | undefined
   readonly token?: TokenSource | undefined
   readonly backoff?: BackoffOptions | undefined
   readonly ack?: AckOptions | undefined

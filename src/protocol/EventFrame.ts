@@ -3,6 +3,10 @@
  * stored data is JSON text), so fan-out to N sockets costs one string per (entry, protocol version), never a
  * JSON.stringify per recipient. Control frames are rare and go through JSON.stringify directly. The MessagePack
  * form of an event frame (encodeEventFrameMsgpack) is likewise built once per (entry, protocol version).
+ *
+ * The compact envelope (encodeCompactEventFrame, encodeCompactEventFrameMsgpack) is an array
+ * `[alias, offset, event, data, time]`: the alias is the node's number for the channel (the same for every
+ * subscriber on the node), so a compact frame is shared by all recipients too.
  */
 import type { ServerFrame } from "./Frames.ts"
 import * as MessagePack from "./MessagePack.ts"
@@ -47,6 +51,29 @@ export const encodeEventFrameMsgpack = (parts: EventFrameParts, event: string, d
     data,
     time: parts.time
   })
+
+/** `[alias,offset,"event",data,time]`; `data` is JSON text already encoded for the recipient's version. */
+export const encodeCompactEventFrame = (alias: number, parts: EventFrameParts, event: string, data: string): string =>
+  `[${alias},${parts.offset},${eventName(event)},${data},${parts.time}]`
+
+/** The compact envelope in MessagePack: the same array. */
+export const encodeCompactEventFrameMsgpack = (
+  alias: number,
+  parts: EventFrameParts,
+  event: string,
+  data: unknown
+): Uint8Array => MessagePack.encode([alias, parts.offset, event, data, parts.time])
+
+/** An event name as JSON text, cached (a protocol has a handful). */
+const eventNames = new Map<string, string>()
+const eventName = (event: string): string => {
+  let text = eventNames.get(event)
+  if (text === undefined) {
+    text = JSON.stringify(event)
+    if (eventNames.size < 1024) eventNames.set(event, text)
+  }
+  return text
+}
 
 export const encodeFrame = (frame: ServerFrame): string => JSON.stringify(frame)
 

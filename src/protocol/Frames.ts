@@ -101,6 +101,29 @@ export const Event = frame("event", {
   time: Schema.Number
 })
 
+export const Alias = frame("alias", {
+  alias: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  channel: ChannelName,
+  epoch: Epoch
+}).annotate({
+  description:
+    "Compact envelope only: the events of `alias` that follow are of this channel and epoch (sent before a " +
+    "subscription's first event and again when the epoch or the alias changes)"
+})
+
+/**
+ * An event in the compact envelope: `[alias, offset, event, data, time]`, the channel and epoch being those of the
+ * latest `alias` frame for that alias. Frames that are arrays are events; every other frame is an object.
+ */
+export const CompactEvent = Schema.Tuple([
+  Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  Offset,
+  Schema.String,
+  Schema.Unknown,
+  Schema.Number
+]).annotate({ identifier: "CompactEvent", description: "[alias, offset, event, data, time]" })
+export type CompactEvent = typeof CompactEvent.Type
+
 export const ReplyOk = frame("reply", { id: CommandId, ok: Schema.Literal(true), result: Schema.Unknown })
 export const ReplyErr = frame("reply", { id: CommandId, ok: Schema.Literal(false), error: Schema.Unknown })
 export const Reply = Schema.Union([ReplyOk, ReplyErr])
@@ -152,6 +175,7 @@ export const ServerFrame = Schema.Union([
   Subscribed,
   Unsubscribed,
   Event,
+  Alias,
   ReplyOk,
   ReplyErr,
   ErrorFrame,
@@ -164,4 +188,5 @@ export const ServerFrame = Schema.Union([
 ]).annotate({ identifier: "ServerFrame" })
 export type ServerFrame = typeof ServerFrame.Type
 export type EventFrame = typeof Event.Type
+export type AliasFrame = typeof Alias.Type
 export type ErrorFrame = typeof ErrorFrame.Type

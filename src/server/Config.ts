@@ -39,6 +39,8 @@ export const ServeConfig = Config.all({
   processes: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 256 })), "TIDINGS_PROCESSES").pipe(
     Config.withDefault(1)
   ),
+  /** How several processes share the port (src/server/processes/Balancing.ts); none: the default for this Node. */
+  balancing: Config.option(Config.Literals(["kernel", "primary"], "TIDINGS_PROCESS_BALANCING")),
   backlog: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })), "TIDINGS_BACKLOG").pipe(
     Config.withDefault(4096)
   ),

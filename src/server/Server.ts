@@ -11,7 +11,7 @@ import { WebSocketServer } from "ws"
 import { Bridges } from "../bridges/Bridges.ts"
 import { CloseCodes } from "../protocol/CloseCodes.ts"
 import { isCommandUnavailable } from "../protocol/CommandUnavailable.ts"
-import { CODECS, negotiate, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
+import { CODECS, COMPACT, negotiate, parseHeader, subprotocol } from "../protocol/Negotiation.ts"
 import type { AnyProtocol } from "../protocol/Protocol.ts"
 import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
@@ -195,7 +195,14 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
 
     // one string per version and codec, shared by every socket (ws keeps the chosen subprotocol per socket)
     const subprotocols = new Map(
-      codec.versions.flatMap((v) => CODECS.map((c) => [subprotocol(codec.name, v, c), subprotocol(codec.name, v, c)]))
+      codec.versions.flatMap((v) =>
+        CODECS.flatMap((c) =>
+          [false, true].map((compact) => {
+            const name = subprotocol(codec.name, v, c, compact)
+            return [name, name] as const
+          })
+        )
+      )
     )
     const wss = new WebSocketServer({
       noServer: true,
@@ -209,7 +216,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
         const choice = negotiate(codec.name, codec.versions, [...offered])
         return choice === undefined
           ? false
-          : (subprotocols.get(subprotocol(codec.name, choice.version, choice.codec)) ?? false)
+          : (subprotocols.get(subprotocol(codec.name, choice.version, choice.codec, choice.compact)) ?? false)
       }
     })
 
@@ -258,8 +265,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
             : `no common protocol version; offer one of the supported subprotocols`,
           protocol: codec.name,
           supported: codec.versions.map((v) => subprotocol(codec.name, v)),
-          // any supported subprotocol may end in one of these instead of `.json`
-          codecs: CODECS
+          // any supported subprotocol may end in one of these instead of `.json`, and then in `.compact`
+          codecs: CODECS,
+          envelopes: [COMPACT]
         })
       }
       const { token, session } = credentials(request)
@@ -273,6 +281,7 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           const connection = new Connection(ws, ip, version, env)
           if (plain) connection.markPlain(plain.batch)
           if (choice?.codec === "msgpack") connection.markMsgpack()
+          if (choice?.compact) connection.markCompact()
           connection.timerSlice = connectionCount++ % TIMER_SLICES
           connections.add(connection)
           stats.connectionsOpen++
@@ -380,7 +389,14 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
           const onError = (error: Error) => resume(Effect.fail(error))
           http.once("error", onError)
           http.listen(
-            { port: options.port ?? 4000, host: options.host ?? "127.0.0.1", backlog: options.backlog ?? 4096 },
+            {
+              port: options.port ?? 4000,
+              host: options.host ?? "127.0.0.1",
+              backlog: options.backlog ?? 4096,
+              // one process of several sharing the port through the kernel (processes/Balancing.ts); port 0 would
+              // give each process a port of its own, so there node:cluster shares the primary's instead
+              ...(group?.balancing === "kernel" && (options.port ?? 4000) !== 0 ? { reusePort: true } : {})
+            },
             () => {
               http.off("error", onError)
               resume(Effect.succeed((http.address() as AddressInfo).port))

@@ -2,18 +2,20 @@
  * The wire examples in the docs are real frames. Every ```json block of docs/*.md must parse; one whose value
  * is an object with a frame `type` must decode as a ClientFrame or a ServerFrame (no unknown fields), and an
  * `event`'s data or a `command`'s payload of the built-in agent protocol must match that event or command in
- * v1 or v2. A ```ndjson block is one WebSocket message carrying several frames, one per line.
+ * v1 or v2. A ```ndjson block is one WebSocket message carrying several frames, one per line; a line that is an
+ * array is an event in the compact envelope, checked the same way.
  */
 import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { AgentProtocol } from "../../src/protocol/agent/index.ts"
-import { ClientFrame, ServerFrame } from "../../src/protocol/Frames.ts"
+import { ClientFrame, CompactEvent, ServerFrame } from "../../src/protocol/Frames.ts"
 import { ProtocolCodec } from "../../src/protocol/ProtocolCodec.ts"
 import { allCodeBlocks, type CodeBlock } from "./support/markdown.ts"
 
 const strict = { onExcessProperty: "error" } as const
 const decodeClient = Schema.decodeUnknownResult(ClientFrame)
 const decodeServer = Schema.decodeUnknownResult(ServerFrame)
+const decodeCompact = Schema.decodeUnknownResult(CompactEvent)
 const frameTypes: ReadonlySet<unknown> = new Set(
   [...ClientFrame.members, ...ServerFrame.members].map((member) => member.fields.type.schema.literal)
 )
@@ -21,6 +23,12 @@ const codec = new ProtocolCodec(AgentProtocol)
 
 /** What is wrong with one frame example, or undefined. */
 const frameProblem = (value: unknown): string | undefined => {
+  if (Array.isArray(value)) {
+    const compact = decodeCompact(value, strict)
+    if (Result.isFailure(compact)) return `not a valid compact event: ${compact.failure.message}`
+    const [, , event, data] = compact.success
+    return frameProblem({ type: "event", channel: "c", epoch: "e", offset: 0, event, data, time: 0 })
+  }
   const asClient = decodeClient(value, strict)
   const asServer = decodeServer(value, strict)
   if (Result.isFailure(asClient) && Result.isFailure(asServer)) {

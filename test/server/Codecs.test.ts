@@ -58,35 +58,42 @@ layer(testServerLayer(), { excludeTestServices: true })("codec negotiation", (it
     })
   )
 
-  it.effect("a JSON and a MessagePack client on one channel receive the same events, live and in replay", () =>
-    Effect.gen(function* () {
-      const server = yield* TidingsServer
-      const channel = unique("room")
-      yield* server.publishUnknown(channel, "said", { from: "x", body: "before" })
-      const token = () => sign({ sub: "bob", channels: ["room:*"] })
-      const clients = (["json", "msgpack"] as const).map((codec) =>
-        Client.make(ChatProtocol, { url: server.url, version: 2, token, codec })
-      )
-      const seen = clients.map(() => [] as Array<unknown>)
-      clients.forEach((client, i) => {
-        client.subscribe(channel, {
-          fromStart: true,
-          onEvent: (e) => void seen[i]!.push([e.meta.offset, e.event, e.data])
+  it.effect(
+    "JSON and MessagePack clients, compact or not, on one channel receive the same events, live and in replay",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* TidingsServer
+        const channel = unique("room")
+        const { epoch } = yield* server.publishUnknown(channel, "said", { from: "x", body: "before" })
+        const token = () => sign({ sub: "bob", channels: ["room:*"] })
+        const forms = [
+          { codec: "json", compact: false },
+          { codec: "msgpack", compact: false },
+          { codec: "json", compact: true },
+          { codec: "msgpack", compact: true }
+        ] as const
+        const clients = forms.map((form) => Client.make(ChatProtocol, { url: server.url, version: 2, token, ...form }))
+        const seen = clients.map(() => [] as Array<unknown>)
+        clients.forEach((client, i) => {
+          client.subscribe(channel, {
+            fromStart: true,
+            onEvent: (e) =>
+              void seen[i]!.push([e.meta.channel, e.meta.epoch, e.meta.offset, e.event, e.data, e.meta.time])
+          })
         })
+        yield* Effect.promise(() => Promise.all(clients.map((c) => c.ready())))
+        yield* Effect.promise(() => clients[1]!.command("send", { channel, body: "from msgpack", loud: true }))
+        yield* Effect.promise(() => clients[0]!.command("send", { channel, body: "from json", loud: false }))
+        for (let n = 1; n <= 20; n++) yield* server.publishUnknown(channel, "tick", { n })
+        yield* Effect.promise(() => until(() => seen.every((s) => s.length === 23)))
+        for (const other of seen.slice(1)) expect(other).toEqual(seen[0])
+        expect(seen[0]!.slice(0, 3).map((e) => (e as Array<unknown>).slice(0, 5))).toEqual([
+          [channel, epoch, 1, "said", { from: "x", body: "before" }],
+          [channel, epoch, 2, "shout", { from: "bob", body: "from msgpack" }],
+          [channel, epoch, 3, "said", { from: "bob", body: "from json" }]
+        ])
+        for (const client of clients) client.close()
       })
-      yield* Effect.promise(() => Promise.all(clients.map((c) => c.ready())))
-      yield* Effect.promise(() => clients[1]!.command("send", { channel, body: "from msgpack", loud: true }))
-      yield* Effect.promise(() => clients[0]!.command("send", { channel, body: "from json", loud: false }))
-      for (let n = 1; n <= 20; n++) yield* server.publishUnknown(channel, "tick", { n })
-      yield* Effect.promise(() => until(() => seen.every((s) => s.length === 23)))
-      expect(seen[1]).toEqual(seen[0])
-      expect(seen[0]!.slice(0, 3)).toEqual([
-        [1, "said", { from: "x", body: "before" }],
-        [2, "shout", { from: "bob", body: "from msgpack" }],
-        [3, "said", { from: "bob", body: "from json" }]
-      ])
-      for (const client of clients) client.close()
-    })
   )
 
   it.effect("a malformed MessagePack frame gets the same typed error as bad JSON", () =>
@@ -214,15 +221,16 @@ layer(filesServerLayer(), { excludeTestServices: true })("byte fields", (it) => 
 })
 
 describe("event frames", () => {
-  it("are built once per codec and version, whatever the number of recipients", () => {
-    const codec = new ProtocolCodec(FilesProtocol)
-    const image = bytes(64)
+  /** The frames of a `shot` entry (offset 7, time 5) with an image of `size` bytes, on a channel of alias 2. */
+  const shotFrames = (size: number) => {
+    const image = bytes(size)
     const data = JSON.stringify({ step: 3, image: base64(image) })
-    const frames = new EntryFrames(
-      { channel: "files:x", epoch: "e", offset: 7, event: "shot", data, version: 1, time: 5 },
-      codec,
-      () => undefined
-    )
+    const entry = { channel: "files:x", epoch: "e", offset: 7, event: "shot", data, version: 1, time: 5 }
+    return { image, frames: new EntryFrames(entry, 2, new ProtocolCodec(FilesProtocol), () => undefined) }
+  }
+
+  it("are built once per codec and version, whatever the number of recipients", () => {
+    const { image, frames } = shotFrames(64)
     const msgpack = frames.forVersion(1, "msgpack")!
     const json = frames.forVersion(1, "json")!
     expect(frames.forVersion(1, "msgpack")).toBe(msgpack)
@@ -240,5 +248,17 @@ describe("event frames", () => {
     })
     expect(Buffer.from(decoded.data.image).equals(Buffer.from(image))).toBe(true)
     expect(JSON.parse(json.payload as string).data).toEqual({ step: 3, image: base64(image) })
+  })
+
+  it("have a compact form per codec: [alias, offset, event, data, time], bytes raw in MessagePack", () => {
+    const { image, frames } = shotFrames(16)
+    const json = frames.forVersion(1, "json", true)!
+    expect(JSON.parse(json.payload as string)).toEqual([2, 7, "shot", { step: 3, image: base64(image) }, 5])
+    const [decoded] = MessagePack.decodeAll(frames.forVersion(1, "msgpack", true)!.bytes) as [
+      [number, number, string, { image: Uint8Array }, number]
+    ]
+    expect([decoded[0], decoded[1], decoded[2], decoded[4]]).toEqual([2, 7, "shot", 5])
+    expect(Buffer.from(decoded[3].image).equals(Buffer.from(image))).toBe(true)
+    expect(frames.forVersion(1, "msgpack", true)).not.toBe(frames.forVersion(1, "msgpack"))
   })
 })

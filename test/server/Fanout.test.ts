@@ -1,8 +1,10 @@
 /**
  * Subscription on its own (no sockets): live entries buffered during replay are merged without gap or
- * duplicate, an epoch change and an unfillable gap in the live feed are each announced with a reset. Hub: replay
- * frames are kept for others only while two subscriptions replay the same channel.
+ * duplicate, an epoch change and an unfillable gap in the live feed are each announced with a reset; in the compact
+ * envelope, an alias frame comes before the first event and again when the epoch or alias changes. Hub: replay
+ * frames are kept for others only while two subscriptions replay the same channel; channel aliases are reused.
  */
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import type { ResetReason } from "../../src/protocol/Frames.ts"
 import type { Position } from "../../src/protocol/Position.ts"
@@ -15,8 +17,9 @@ import { ChatProtocol } from "./support/chatProtocol.ts"
 
 const codec = new ProtocolCodec(ChatProtocol)
 
-const setup = () => {
+const setup = (compact = false) => {
   const sent: Array<string> = []
+  const aliases: Array<{ alias: number; channel: string; epoch: string }> = []
   const resets: Array<{ reason: ResetReason; position: Position }> = []
   const socket = { send: (data: unknown) => void sent.push(String(data)), bufferedAmount: 0, readyState: 1 }
   const outbound = new Outbound({
@@ -28,20 +31,30 @@ const setup = () => {
   const subscription = new Subscription("room:1", {
     version: 2,
     wire: "json",
+    compact,
     outbound,
     sendReset: (_c, reason, position) => void resets.push({ reason, position }),
+    sendAlias: (alias, channel, epoch) => {
+      aliases.push({ alias, channel, epoch })
+      // in the connection's order: an alias frame goes out before the event that needs it
+      outbound.push(JSON.stringify({ type: "alias", alias, channel, epoch }))
+    },
     stats: new Stats()
   })
   const offsets = () => {
     outbound.flush()
     return sent.flatMap((m) => m.split("\n")).map((f) => (JSON.parse(f) as { offset: number }).offset)
   }
-  return { subscription, resets, offsets }
+  const frames = () => {
+    outbound.flush()
+    return sent.flatMap((m) => m.split("\n")).map((f) => JSON.parse(f) as unknown)
+  }
+  return { subscription, resets, offsets, frames, aliases }
 }
 
-const entry = (offset: number, epoch = "e1"): EntryFrames => {
-  const e: Entry = { channel: "room:1", epoch, offset, event: "tick", data: `{"n":${offset}}`, version: 2, time: 0 }
-  return new EntryFrames(e, codec, () => undefined)
+const entry = (offset: number, epoch = "e1", alias = 1): EntryFrames => {
+  const e: Entry = { channel: "room:1", epoch, offset, event: "tick", data: `{"n":${offset}}`, version: 2, time: 9 }
+  return new EntryFrames(e, alias, codec, () => undefined)
 }
 
 describe("Subscription", () => {
@@ -73,6 +86,63 @@ describe("Subscription", () => {
     for (const o of [1, 2, 6]) subscription.offer(entry(o))
     expect(resets).toEqual([{ reason: "trimmed", position: { epoch: "e1", offset: 5 } }])
     expect(offsets()).toEqual([1, 2, 6])
+  })
+})
+
+describe("Subscription in the compact envelope", () => {
+  it("sends the alias before the first event, and again when the epoch or the alias changes", () => {
+    const { subscription, frames } = setup(true)
+    subscription.startAt({ epoch: "e1", offset: 0 })
+    subscription.replay(entry(1))
+    subscription.goLive()
+    subscription.offer(entry(2))
+    subscription.offer(entry(1, "e2"))
+    subscription.offer(entry(2, "e2", 4))
+    expect(frames()).toEqual([
+      { type: "alias", alias: 1, channel: "room:1", epoch: "e1" },
+      [1, 1, "tick", { n: 1 }, 9],
+      [1, 2, "tick", { n: 2 }, 9],
+      { type: "alias", alias: 1, channel: "room:1", epoch: "e2" },
+      [1, 1, "tick", { n: 1 }, 9],
+      { type: "alias", alias: 4, channel: "room:1", epoch: "e2" },
+      [4, 2, "tick", { n: 2 }, 9]
+    ])
+  })
+
+  it("shares one compact frame between subscribers, apart from the self-describing one", () => {
+    const frames = entry(3)
+    const compact = frames.forVersion(2, "json", true)
+    expect(frames.forVersion(2, "json", true)).toBe(compact)
+    expect(frames.forVersion(2, "json", false)).not.toBe(compact)
+    expect(compact?.payload).toBe('[1,3,"tick",{"n":3},9]')
+  })
+})
+
+describe("Hub channel aliases", () => {
+  const listening = {
+    listen: () => Effect.void
+  }
+  const join = (h: Hub, channel: string) => {
+    const subscription = new Subscription(channel, undefined as never)
+    Effect.runSync(h.join(subscription))
+    return subscription
+  }
+  const aliasOf = (h: Hub, channel: string) =>
+    h.framesFor({ channel, epoch: "e", offset: 1, event: "tick", data: "{}", version: 2, time: 0 }).alias
+
+  it("numbers channels from 1 while they have subscribers here, and reuses a closed channel's number", () => {
+    const h = new Hub(listening as never, codec, () => undefined)
+    const a = join(h, "a")
+    join(h, "b")
+    const a2 = join(h, "a")
+    expect([aliasOf(h, "a"), aliasOf(h, "b")]).toEqual([1, 2])
+    Effect.runSync(h.leave(a))
+    expect(aliasOf(h, "a")).toBe(1)
+    Effect.runSync(h.leave(a2))
+    join(h, "c")
+    expect(aliasOf(h, "c")).toBe(1)
+    join(h, "a")
+    expect(aliasOf(h, "a")).toBe(3)
   })
 })
 

@@ -36,6 +36,8 @@ export const EXPIRY_WARNED = 16
 export const PLAIN = 32
 /** The connection negotiated MessagePack: binary frames both ways. */
 export const MSGPACK = 64
+/** The connection negotiated the compact envelope: alias frames, and events as arrays. */
+export const COMPACT = 128
 
 /** What the core of a connection needs from its server. */
 export interface CoreEnv {
@@ -149,6 +151,16 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
     return this.flag(MSGPACK) ? "msgpack" : "json"
   }
 
+  /** The connection negotiated the compact envelope (the server calls it before the first frame is sent). */
+  markCompact(): void {
+    this.setFlag(COMPACT, true)
+  }
+
+  /** Whether events go out in the compact envelope (SubscriberSink). */
+  get compact(): boolean {
+    return this.flag(COMPACT)
+  }
+
   // ---- logs ---------------------------------------------------------------------------------------------------
 
   /** Structured log line annotated with the connection, user and IP (rare events only, never per message). */
@@ -194,6 +206,10 @@ export abstract class ConnectionCore<E extends CoreEnv> implements OutboundOwner
       ...(extra.retryAfterMs !== undefined ? { retryAfterMs: extra.retryAfterMs } : {})
     }
     this.send(frame)
+  }
+
+  sendAlias(alias: number, channel: string, epoch: string): void {
+    this.send({ type: "alias", alias, channel, epoch })
   }
 
   sendReset(channel: string, reason: ResetReason, position: Position): void {

@@ -7,9 +7,19 @@
  * so a reconnect storm encodes each missed entry once. A Subscription merges replay with
  * live delivery: while it replays history, live entries are buffered; when it goes live, the buffer is drained
  * in offset order, skipping what replay already delivered, so there is no gap and no duplicate.
+ *
+ * Connections with the compact envelope get array frames naming the channel by its alias: a small number the
+ * node gives each channel while it has a feed here (freed numbers are reused, so they stay short). A
+ * subscription sends an `alias` frame (alias, channel, epoch) before its first event and whenever the alias or
+ * the epoch of what it delivers changes; the event frames themselves stay shared.
  */
 import { Deferred, Effect, Exit, Result, Scope } from "effect"
-import { encodeEventFrame, encodeEventFrameMsgpack } from "../../protocol/EventFrame.ts"
+import {
+  encodeCompactEventFrame,
+  encodeCompactEventFrameMsgpack,
+  encodeEventFrame,
+  encodeEventFrameMsgpack
+} from "../../protocol/EventFrame.ts"
 import type { ResetReason } from "../../protocol/Frames.ts"
 import type { Codec } from "../../protocol/Negotiation.ts"
 import type { Position } from "../../protocol/Position.ts"
@@ -20,8 +30,9 @@ import type { Stats } from "../Stats.ts"
 import type { Spans } from "../Tracing.ts"
 import { ReplayFrameCache } from "./ReplayFrameCache.ts"
 
-/** One number per (protocol version, wire codec): the key of an entry's frames. */
-const frameKey = (version: number, wire: Codec): number => version * 2 + (wire === "msgpack" ? 1 : 0)
+/** One number per (protocol version, wire codec, envelope): the key of an entry's frames. */
+const frameKey = (version: number, wire: Codec, compact: boolean): number =>
+  version * 4 + (wire === "msgpack" ? 1 : 0) + (compact ? 2 : 0)
 
 /**
  * The frames of one entry, built lazily once per protocol version and wire codec (JSON text or MessagePack bytes).
@@ -40,6 +51,8 @@ export class EntryFrames {
 
   constructor(
     readonly entry: Entry,
+    /** The channel's alias on this node, for compact frames. */
+    readonly alias: number,
     private readonly codec: ProtocolCodec,
     private readonly onError: (entry: Entry, version: number, message: string) => void,
     shared = true,
@@ -58,24 +71,24 @@ export class EntryFrames {
     if (this.others) for (const frame of this.others.values()) if (frame) frame.shared = true
   }
 
-  forVersion(version: number, wire: Codec = "json"): SharedFrame | null {
-    const key = frameKey(version, wire)
+  forVersion(version: number, wire: Codec = "json", compact = false): SharedFrame | null {
+    const key = frameKey(version, wire, compact)
     if (key === this.firstKey) return this.firstFrame
     if (this.firstKey === -1) {
       this.firstKey = key
-      this.firstFrame = this.build(version, wire)
+      this.firstFrame = this.build(version, wire, compact)
       return this.firstFrame
     }
     this.others ??= new Map()
     let frame = this.others.get(key)
     if (frame === undefined) {
-      frame = this.build(version, wire)
+      frame = this.build(version, wire, compact)
       this.others.set(key, frame)
     }
     return frame
   }
 
-  private build(version: number, wire: Codec): SharedFrame | null {
+  private build(version: number, wire: Codec, compact: boolean): SharedFrame | null {
     const { entry } = this
     const translated = this.codec.translateEvent(entry.event, entry.data, entry.version, version)
     if (Result.isFailure(translated)) {
@@ -85,14 +98,17 @@ export class EntryFrames {
     if (!translated.success) return null
     const { event, data } = translated.success
     let payload: string | Uint8Array
-    if (wire === "json") payload = encodeEventFrame(entry, event, data)
-    else {
+    if (wire === "json") {
+      payload = compact ? encodeCompactEventFrame(this.alias, entry, event, data) : encodeEventFrame(entry, event, data)
+    } else {
       const value = this.codec.eventData(event, data, version, wire)
       if (Result.isFailure(value)) {
         this.onError(entry, version, value.failure.message)
         return null
       }
-      payload = encodeEventFrameMsgpack(entry, event, value.success)
+      payload = compact
+        ? encodeCompactEventFrameMsgpack(this.alias, entry, event, value.success)
+        : encodeEventFrameMsgpack(entry, event, value.success)
     }
     // only live frames feed the publish → write latency metric: a replayed entry is old by design
     return new SharedFrame(payload, this.shared, this.live ? entry.time : undefined)
@@ -104,8 +120,12 @@ export interface SubscriberSink {
   readonly version: number
   /** The wire codec the subscriber's connection negotiated. */
   readonly wire: Codec
+  /** Whether the connection negotiated the compact envelope. */
+  readonly compact: boolean
   readonly outbound: Outbound
   readonly sendReset: (channel: string, reason: ResetReason, position: Position) => void
+  /** Compact envelope: the events of `alias` that follow are of `channel` at `epoch`. */
+  readonly sendAlias: (alias: number, channel: string, epoch: string) => void
   readonly stats: Stats
 }
 
@@ -116,6 +136,9 @@ export class Subscription {
   /** Position of the last entry delivered (or skipped as invisible) to this subscriber. */
   epoch = ""
   offset = 0
+  /** Compact envelope: the alias and epoch the connection was last told for this subscription (-1: none yet). */
+  private announcedAlias = -1
+  private announcedEpoch = ""
 
   constructor(
     readonly channel: string,
@@ -179,8 +202,14 @@ export class Subscription {
       this.sink.stats.bump(this.sink.stats.resets, "trimmed")
     }
     this.offset = entry.offset
-    const frame = frames.forVersion(this.sink.version, this.sink.wire)
+    const { sink } = this
+    const frame = frames.forVersion(sink.version, sink.wire, sink.compact)
     if (frame === null) return
+    if (sink.compact && (frames.alias !== this.announcedAlias || entry.epoch !== this.announcedEpoch)) {
+      sink.sendAlias(frames.alias, this.channel, entry.epoch)
+      this.announcedAlias = frames.alias
+      this.announcedEpoch = entry.epoch
+    }
     if (frames.latestValue) this.sink.outbound.pushLatest(`${this.channel}\u0000${entry.event}`, frame)
     else this.sink.outbound.push(frame)
     this.sink.stats.deliveries++
@@ -189,6 +218,8 @@ export class Subscription {
 
 interface Feed {
   readonly channel: string
+  /** The channel's number on this node for the compact envelope, held while the feed lives. */
+  readonly alias: number
   readonly subscriptions: Set<Subscription>
   readonly scope: Scope.Closeable
   readonly ready: Deferred.Deferred<void, TransportError>
@@ -206,6 +237,9 @@ export class Hub {
   private readonly replayFrames = new ReplayFrameCache<EntryFrames>(REPLAY_CACHE_ENTRIES)
   /** History reads in progress per channel (see framesFor). */
   private readonly replaying = new Map<string, number>()
+  /** Aliases of feeds that closed, reused last freed first; `nextAlias` when there are none. */
+  private readonly freeAliases: Array<number> = []
+  private nextAlias = 1
 
   constructor(
     private readonly transport: TransportShape,
@@ -236,10 +270,12 @@ export class Hub {
       return Deferred.await(existing.ready)
     }
     const { feeds, transport } = this
+    const self = this
     const dispatch = (feed: Feed, entry: Entry) => this.dispatch(feed, entry)
     return Effect.gen(function* () {
       const feed: Feed = {
         channel: subscription.channel,
+        alias: self.takeAlias(),
         subscriptions: new Set([subscription]),
         scope: yield* Scope.make(),
         ready: yield* Deferred.make<void, TransportError>()
@@ -250,6 +286,7 @@ export class Hub {
         .pipe(Scope.provide(feed.scope), Effect.exit)
       if (Exit.isFailure(registered)) {
         feeds.delete(subscription.channel)
+        self.freeAliases.push(feed.alias)
         yield* Scope.close(feed.scope, Exit.void)
       }
       yield* Deferred.done(feed.ready, registered)
@@ -263,7 +300,12 @@ export class Hub {
     const feed = this.feeds.get(subscription.channel)
     if (!feed?.subscriptions.delete(subscription) || feed.subscriptions.size > 0) return Effect.void
     this.feeds.delete(subscription.channel)
+    this.freeAliases.push(feed.alias)
     return Deferred.await(feed.ready).pipe(Effect.ignore, Effect.andThen(Scope.close(feed.scope, Exit.void)))
+  }
+
+  private takeAlias(): number {
+    return this.freeAliases.pop() ?? this.nextAlias++
   }
 
   /** A subscription on this node starts reading `channel`'s history (pair with replayEnded). */
@@ -284,12 +326,14 @@ export class Hub {
    * 100,000 entries from Redis: 230k to 243k entries/s kept, 275k to 283k not kept).
    */
   framesFor(entry: Entry): EntryFrames {
+    const alias = this.feeds.get(entry.channel)?.alias ?? 0
     let frames = this.replayFrames.get(entry.channel, entry.epoch, entry.offset)
-    if (frames !== undefined) {
+    // frames cached under an alias the channel no longer has (its feed closed and opened again) are not reused
+    if (frames !== undefined && frames.alias === alias) {
       frames.markShared()
       return frames
     }
-    frames = new EntryFrames(entry, this.codec, this.onFrameError, false, false)
+    frames = new EntryFrames(entry, alias, this.codec, this.onFrameError, false, false)
     if ((this.replaying.get(entry.channel) ?? 0) > 1) {
       this.replayFrames.set(entry.channel, entry.epoch, entry.offset, frames)
     }
@@ -303,7 +347,7 @@ export class Hub {
       "tidings.event": entry.event,
       "tidings.subscribers": feed.subscriptions.size
     })
-    const frames = new EntryFrames(entry, this.codec, this.onFrameError, feed.subscriptions.size > 1)
+    const frames = new EntryFrames(entry, feed.alias, this.codec, this.onFrameError, feed.subscriptions.size > 1)
     for (const subscription of feed.subscriptions) subscription.offer(frames)
     if (span) this.spans!.end(span)
   }

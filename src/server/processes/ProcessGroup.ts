@@ -10,6 +10,7 @@ import cluster from "node:cluster"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { Gauge, type Registry } from "prom-client"
 import type { Readiness } from "../../runs/RunsStatus.ts"
+import { type Balancing, ofThisProcess } from "./Balancing.ts"
 import { COUNT_ENV, INDEX_ENV, isToProcess, type ToSupervisor } from "./Messages.ts"
 
 /** How often a process looks at its own readiness (it reports only changes). */
@@ -30,6 +31,8 @@ export interface ProcessGroupShape {
   readonly index: number
   /** Processes in the node. */
   readonly count: number
+  /** How the node's processes share the port: with `kernel`, this process listens on it with SO_REUSEPORT. */
+  readonly balancing: Balancing
   /** Ready while every process of the node is, as the supervisor last said. */
   readonly readiness: () => Readiness
   /** The node's metrics, every process's summed; this process's own (`local`) when the supervisor does not answer. */
@@ -130,6 +133,7 @@ const make = Effect.gen(function* () {
   return ProcessGroup.of({
     index,
     count,
+    balancing: ofThisProcess(),
     readiness: () =>
       group === undefined
         ? { ready: false, reason: "waiting for the supervisor" }

@@ -1,7 +1,8 @@
 /**
  * The primary process of a node that runs several server processes behind one port (node:cluster): it forks
- * them, the kernel hands the listening socket to the primary, and the primary passes each accepted connection
- * to the next process in turn (round-robin). It keeps a table of which processes are ready and tells every
+ * them, and either each of them listens on the port with SO_REUSEPORT and the kernel spreads connections over them
+ * (`kernel` balancing), or the primary accepts every connection and passes it to the next process in turn
+ * (`primary`, node:cluster's round-robin; Balancing.ts). It keeps a table of which processes are ready and tells every
  * process how many are (ProcessGroup.ts answers `/readyz` from that), sums the processes' metrics for whichever
  * process a scrape reached, restarts a process that exits on its own (RestartBackoff.ts), and on SIGTERM or
  * SIGINT asks every process to shut down gracefully and resolves once all have exited.
@@ -10,6 +11,7 @@
  */
 import cluster, { type Worker } from "node:cluster"
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client"
+import * as Balancing from "./Balancing.ts"
 import { COUNT_ENV, INDEX_ENV, isToSupervisor, type MetricsJson, type ToProcess } from "./Messages.ts"
 import * as RestartBackoff from "./RestartBackoff.ts"
 
@@ -22,6 +24,8 @@ export interface SuperviseOptions {
   /** Environment of process `index`, added to the primary's own. */
   readonly env?: (index: number) => Record<string, string>
   readonly restart?: RestartBackoff.RestartBackoffOptions
+  /** How the processes share the port (Balancing.ts); `kernel` where Node has SO_REUSEPORT, else `primary`. */
+  readonly balancing?: Balancing.Balancing
   /** Where the supervisor's own lines go (a process exited, was restarted); `tidings: <line>` on stderr by default. */
   readonly log?: (line: string, level: "info" | "warning") => void
 }
@@ -58,6 +62,7 @@ const sendTo = (worker: Worker, message: ToProcess): void => {
 export const supervise = (options: SuperviseOptions): Supervisor => {
   if (!cluster.isPrimary) throw new Error("Processes.supervise runs in the primary process (cluster.isPrimary)")
   const count = Math.max(1, Math.floor(options.processes))
+  const balancing = Balancing.resolve(options.balancing)
   const log = options.log ?? ((line: string) => process.stderr.write(`tidings: ${line}\n`))
   const slots: Array<Slot> = Array.from({ length: count }, (_, index) => ({
     index,
@@ -209,7 +214,8 @@ export const supervise = (options: SuperviseOptions): Supervisor => {
     const worker = cluster.fork({
       ...options.env?.(slot.index),
       [INDEX_ENV]: String(slot.index),
-      [COUNT_ENV]: String(count)
+      [COUNT_ENV]: String(count),
+      [Balancing.BALANCING_ENV]: balancing
     })
     slot.worker = worker
     slot.startedAt = performance.now()
@@ -235,7 +241,8 @@ export const supervise = (options: SuperviseOptions): Supervisor => {
   }
   process.on("SIGTERM", onSignal)
   process.on("SIGINT", onSignal)
-  // the primary hands each accepted connection to the next process in turn (the default, except on Windows)
+  // with primary balancing it hands each accepted connection to the next process in turn (the default, except on
+  // Windows); with kernel balancing it accepts nothing
   cluster.schedulingPolicy = cluster.SCHED_RR
   for (const slot of slots) start(slot)
   return { exited, stop }

@@ -7,6 +7,7 @@
  * else NodeRuntime.runMain(Layer.launch(ServerLive.pipe(Layer.provide(ProcessGroup.layer))))
  * ```
  */
+export { type Balancing, kernelBalancingAvailable, resolve as resolveBalancing } from "./Balancing.ts"
 export { layer, type Member, ProcessGroup, type ProcessGroupShape } from "./ProcessGroup.ts"
 export type { RestartBackoffOptions } from "./RestartBackoff.ts"
 export { type SuperviseOptions, type Supervisor, supervise } from "./Supervisor.ts"

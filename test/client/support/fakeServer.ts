@@ -171,7 +171,11 @@ export const start = async (options: FakeServerOptions): Promise<FakeServer> => 
     time: e.time
   })
 
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols][0] ?? false })
+  // it speaks the self-describing envelope only, like a server from before the compact one: it skips those offers
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => [...protocols].find((p) => !p.endsWith(".compact")) ?? false
+  })
   const http = createServer((_req, res) => {
     res.statusCode = 404
     res.end()
