@@ -17,7 +17,7 @@ import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import * as Publisher from "../transports/Publisher.ts"
-import { Transport, type TransportError, type TransportShape } from "../transports/Transport.ts"
+import { type CursorWrite, Transport, type TransportShape } from "../transports/Transport.ts"
 import * as Auth from "./auth/index.ts"
 import {
   AttemptLimiter,
@@ -47,6 +47,8 @@ export { publish, TidingsServer, type TidingsServerShape } from "./TidingsServer
 
 /** Heartbeats and cursor saves are spread over this many slices of their interval. */
 const TIMER_SLICES = 10
+/** Cursor writes per transport call: a slice of 10,000 acking connections is 1,000, one Redis pipeline. */
+const CURSOR_BATCH = 1000
 /**
  * How often every connection's token expiry is checked (Connection.checkExpiry): warnings and closes come at most
  * this late.
@@ -422,11 +424,15 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
     const heartbeat = sliced(timing.heartbeatMs, (due) => {
       for (const connection of due) connection.heartbeat()
     })
-    // acked positions are saved once per cursorFlushMs: one timer for all connections, one fiber per slice
+    // acked positions are saved once per cursorFlushMs: one timer for all connections, one fiber per slice and
+    // one transport call per CURSOR_BATCH of its connections' writes (one broker round trip each, not one per ack)
     const cursorFlush = sliced(timing.cursorFlushMs, (due) => {
-      const writes: Array<Effect.Effect<void, TransportError>> = []
+      const writes: Array<CursorWrite> = []
       for (const connection of due) connection.takeCursorWrites(writes)
-      if (writes.length > 0) fork(Effect.all(writes, { concurrency: 64, discard: true }).pipe(Effect.ignore))
+      if (writes.length === 0) return
+      const batches: Array<ReadonlyArray<CursorWrite>> = []
+      for (let i = 0; i < writes.length; i += CURSOR_BATCH) batches.push(writes.slice(i, i + CURSOR_BATCH))
+      fork(Effect.forEach(batches, (batch) => transport.saveCursors(batch).pipe(Effect.ignore), { discard: true }))
     })
 
     // token expiry: one timer for all connections instead of two per connection

@@ -328,6 +328,12 @@ export const make = (options?: TransportOptions): Effect.Effect<MemoryTransport>
             saveCursorUnsafe(session, channel, position, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
           )
         ),
+      saveCursors: (writes) =>
+        Effect.withFiber((fiber) => {
+          const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+          for (const write of writes) saveCursorUnsafe(write.session, write.channel, write.position, now)
+          return Effect.void
+        }),
       loadCursors: (session) =>
         Effect.withFiber((fiber) =>
           Effect.succeed(loadCursorsUnsafe(session, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()))

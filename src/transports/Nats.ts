@@ -324,6 +324,9 @@ export const make = (options: NatsTransportOptions = {}): Effect.Effect<Transpor
           )
         ),
       saveCursor: (session, channel, position) => run(() => cursors.save(session, channel, position)),
+      // one publish per cursor (a KV key each), all in flight at once on the one connection
+      saveCursors: (writes) =>
+        run(() => Promise.all(writes.map((w) => cursors.save(w.session, w.channel, w.position))).then(() => undefined)),
       loadCursors: (session) => run(() => cursors.load(session)),
       presence: NatsPresence.make(link, presenceBucket),
       // a round trip to the server, not only the connection's state: a blackholed server looks connected

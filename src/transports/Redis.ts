@@ -428,6 +428,32 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
             for (const [error] of results) if (error) throw error
           })
         ),
+      // one pipeline for the lot, one HSET and one PEXPIRE per session (its channels together)
+      saveCursors: (writes) =>
+        withNow((now) =>
+          run("saveCursors", async () => {
+            if (writes.length === 0) return
+            const bySession = new Map<string, Record<string, string>>()
+            for (const { session, channel, position } of writes) {
+              let fields = bySession.get(session)
+              if (fields === undefined) {
+                fields = {}
+                bySession.set(session, fields)
+              }
+              fields[channel] = Codec.encodeCursor(position.epoch, position.offset)
+            }
+            const expiry = String(now + resolved.cursorTtlMs)
+            const ttl = Math.ceil(resolved.cursorTtlMs) + gcGraceMs
+            const pipeline = client.pipeline()
+            for (const [session, fields] of bySession) {
+              const key = Codec.cursorKey(keyPrefix, session)
+              fields[Codec.cursorExpiryField] = expiry
+              pipeline.hset(key, fields).pexpire(key, ttl)
+            }
+            const results = await pipeline.exec()
+            for (const [error] of results ?? []) if (error) throw error
+          })
+        ),
       loadCursors: (session) =>
         withNow((now) =>
           run("loadCursors", async () => {

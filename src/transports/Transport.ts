@@ -75,6 +75,13 @@ export { TransportError }
 /** A live-feed listener. Called in offset order, never concurrently for one channel; must not throw. */
 export type Listener = (entry: Entry) => void
 
+/** One session's acknowledged position in one channel, to store (`saveCursors`). */
+export interface CursorWrite {
+  readonly session: string
+  readonly channel: string
+  readonly position: Position
+}
+
 export interface TransportShape {
   /** A name for logs and metrics: "memory", "redis", "nats". */
   readonly name: string
@@ -127,6 +134,13 @@ export interface TransportShape {
 
   /** Stores a session's acknowledged position in a channel (kept for `cursorTtlMs`). Last write wins. */
   readonly saveCursor: (session: string, channel: string, position: Position) => Effect.Effect<void, TransportError>
+
+  /**
+   * Stores several sessions' positions at once, each as `saveCursor` would (a server saves the acks of many
+   * connections together: one round trip to the broker instead of one per connection). In order: of two writes
+   * for one session and channel, the later wins.
+   */
+  readonly saveCursors: (writes: ReadonlyArray<CursorWrite>) => Effect.Effect<void, TransportError>
 
   /** A session's acknowledged positions, by channel; empty when unknown or expired. */
   readonly loadCursors: (session: string) => Effect.Effect<ReadonlyMap<string, Position>, TransportError>

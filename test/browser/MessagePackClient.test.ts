@@ -1,7 +1,8 @@
 /**
  * The browser client in Chromium with each wire codec against `tidings serve`: a page bundled by esbuild from
- * support/codecPage.ts (the browser's own WebSocket, msgpackr's browser build) negotiates JSON or MessagePack and
- * receives the same events, a 60 KB screenshot among them, published over HTTP.
+ * support/codecPage.ts (the browser's own WebSocket, msgpackr's browser build) negotiates JSON or MessagePack, each
+ * in the compact or the self-describing envelope, and receives the same events, a 60 KB screenshot among them,
+ * published over HTTP.
  */
 import { randomBytes, randomUUID } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -83,16 +84,22 @@ describe.skipIf(chromiumPath === undefined)(SUITE, () => {
     await stopAllNodes()
   })
 
-  it.each(["json", "msgpack"])(
-    "receives every event over %s",
-    async (codec) => {
+  it.each([
+    ["json", true],
+    ["msgpack", true],
+    ["json", false],
+    ["msgpack", false]
+  ] as const)(
+    "receives every event over %s (compact envelope: %s)",
+    async (codec, compact) => {
       const channel = `run:${randomUUID()}`
       const context = await browser.newContext()
       try {
         const page = await context.newPage()
         const problems: Array<string> = []
         page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
-        const params = new URLSearchParams({ ws: node.ws, token: await tokenFor("codec-page"), channel, codec })
+        const token = await tokenFor("codec-page")
+        const params = new URLSearchParams({ ws: node.ws, token, channel, codec, compact: String(compact) })
         await page.goto(`${site.url}/index.html?${params}`)
         await page.waitForFunction(() => (window as unknown as PageState).selected !== undefined, undefined, {
           timeout: 15_000
@@ -117,7 +124,7 @@ describe.skipIf(chromiumPath === undefined)(SUITE, () => {
           const { selected, received } = window as unknown as PageState
           return { selected, received }
         })
-        expect(state.selected).toBe(`tidings.agent.v2.${codec}`)
+        expect(state.selected).toBe(`tidings.agent.v2.${codec}${compact ? ".compact" : ""}`)
         expect(state.received.filter(ours).map(({ event, data }) => ({ event, data }))).toEqual(published)
         const offsets = state.received.map((e) => e.offset)
         expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i))

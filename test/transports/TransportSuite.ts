@@ -326,14 +326,16 @@ export const suite = <E, R = never>(
         })
       )
 
+      /** The transport, and two sessions and two channels of names of their own. */
+      const cursorCase = Effect.gen(function* () {
+        const t = yield* Transport
+        const n = names()
+        return { t, n, alice: n.session("alice"), bob: n.session("bob"), a: n.channel("a"), b: n.channel("b") }
+      })
+
       it.effect("cursors are saved, loaded and overwritten per session, and sessions are isolated", () =>
         Effect.gen(function* () {
-          const t = yield* Transport
-          const n = names()
-          const alice = n.session("alice")
-          const bob = n.session("bob")
-          const a = n.channel("a")
-          const b = n.channel("b")
+          const { t, n, alice, bob, a, b } = yield* cursorCase
 
           expect((yield* t.loadCursors(alice)).size).toBe(0)
           yield* t.saveCursor(alice, a, { epoch: "e1", offset: 3 })
@@ -351,6 +353,25 @@ export const suite = <E, R = never>(
           })
           expect(toRecord(yield* t.loadCursors(bob))).toEqual({ [a]: { epoch: "e1", offset: 1 } })
           expect((yield* t.loadCursors(n.session("nobody"))).size).toBe(0)
+        })
+      )
+
+      it.effect("cursors saved in a batch: several sessions and channels at once, the later of two writes wins", () =>
+        Effect.gen(function* () {
+          const { t, alice, bob, a, b } = yield* cursorCase
+          yield* t.saveCursor(alice, b, { epoch: "e0", offset: 1 })
+          yield* t.saveCursors([])
+          yield* t.saveCursors([
+            { session: alice, channel: a, position: { epoch: "e1", offset: 3 } },
+            { session: bob, channel: a, position: { epoch: "e1", offset: 1 } },
+            { session: alice, channel: b, position: { epoch: "e2", offset: 7 } },
+            { session: alice, channel: a, position: { epoch: "e1", offset: 4 } }
+          ])
+          expect(toRecord(yield* t.loadCursors(alice))).toEqual({
+            [a]: { epoch: "e1", offset: 4 },
+            [b]: { epoch: "e2", offset: 7 }
+          })
+          expect(toRecord(yield* t.loadCursors(bob))).toEqual({ [a]: { epoch: "e1", offset: 1 } })
         })
       )
 

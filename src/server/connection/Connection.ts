@@ -14,7 +14,7 @@ import type { ClientFrame, ServerFrame } from "../../protocol/Frames.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { PresenceMember } from "../../transports/presence/PresenceStore.ts"
-import type { TransportError, TransportShape } from "../../transports/Transport.ts"
+import type { CursorWrite, TransportError, TransportShape } from "../../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "../auth/index.ts"
 import { type Hub, type Read, Subscription } from "../fanout/index.ts"
 import type { Limits, Timing } from "../Options.ts"
@@ -413,8 +413,8 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
    * server calls it for every connection once per `cursorFlushMs` (one timer for all connections), and a
    * closing connection once more.
    */
-  takeCursorWrites(into: Array<Effect.Effect<void, TransportError>>): void {
-    if (this.cursors && this.identity) this.cursors.takeWrites(this.cursorKey, this.env.transport, into)
+  takeCursorWrites(into: Array<CursorWrite>): void {
+    if (this.cursors && this.identity) this.cursors.takeWrites(this.cursorKey, into)
   }
 
   // ---- commands -----------------------------------------------------------------------------------------------
@@ -428,11 +428,9 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
   /** Saves the last cursors, leaves the subscriptions, interrupts running commands (cleanup). */
   protected release(): void {
     this.clearAuthTimer()
-    const finalWrites: Array<Effect.Effect<void, TransportError>> = []
+    const finalWrites: Array<CursorWrite> = []
     this.takeCursorWrites(finalWrites)
-    if (finalWrites.length > 0) {
-      this.env.fork(Effect.all(finalWrites, { concurrency: "unbounded", discard: true }).pipe(Effect.ignore))
-    }
+    if (finalWrites.length > 0) this.env.fork(this.env.transport.saveCursors(finalWrites).pipe(Effect.ignore))
     const subscriptions = Subscriptions.all(this.subscriptions)
     this.subscriptions = undefined
     if (this.env.presence) for (const { channel } of subscriptions) this.env.presence.left(this.id, channel)

@@ -6,7 +6,7 @@
  */
 import { Deferred, Effect } from "effect"
 import type { Position } from "../../protocol/Position.ts"
-import type { TransportError, TransportShape } from "../../transports/Transport.ts"
+import type { CursorWrite, TransportError, TransportShape } from "../../transports/Transport.ts"
 
 const NONE: ReadonlyMap<string, Position> = new Map()
 
@@ -64,13 +64,13 @@ export class SessionCursors {
     this.dirty++
   }
 
-  /** Moves the saves of the acks that changed since the last call, under the session's `key`, into `into`. */
-  takeWrites(key: string, transport: TransportShape, into: Array<Effect.Effect<void, TransportError>>): void {
+  /** Moves the acks that changed since the last call, as writes under the session's `key`, into `into`. */
+  takeWrites(key: string, into: Array<CursorWrite>): void {
     if (this.dirty === 0) return
     for (const [channel, ack] of this.acks) {
       if (!ack.dirty) continue
       ack.dirty = false
-      into.push(transport.saveCursor(key, channel, ack.position))
+      into.push({ session: key, channel, position: ack.position })
     }
     this.dirty = 0
   }

@@ -1,7 +1,8 @@
 /**
  * The page of MessagePackClient.test.ts, bundled for the browser by esbuild (an IIFE): tidings' browser client
- * (src/client/index.ts over the browser's own WebSocket) with the codec named in the query string. It records the
- * subprotocol the server selected in `window.selected` and every event of the channel in `window.received`.
+ * (src/client/index.ts over the browser's own WebSocket) with the codec and envelope (`compact`, default true) named
+ * in the query string. It records the subprotocol the server selected in `window.selected` and every event of the
+ * channel in `window.received`.
  */
 import * as Client from "../../../src/client/index.ts"
 import { AgentProtocol } from "../../../src/protocol/agent/index.ts"
@@ -30,6 +31,7 @@ const client = Client.make(AgentProtocol, {
   version: 2,
   token: params.get("token")!,
   codec: params.get("codec") === "msgpack" ? "msgpack" : "json",
+  compact: params.get("compact") !== "false",
   socket: Client.fromWebSocket(RecordingWebSocket)
 })
 client.subscribe(params.get("channel")!, {
