@@ -5,6 +5,7 @@
  * shares with the others) is read here too. With 1, the default, none of this runs.
  */
 import cluster from "node:cluster"
+import { createServer } from "node:net"
 import { Effect, Option, Schema } from "effect"
 import type { ServeConfig } from "../server/Config.ts"
 import * as Processes from "../server/processes/index.ts"
@@ -51,9 +52,31 @@ const check = (config: ServeConfig, command: string) =>
     }
     if (Option.getOrUndefined(config.balancing) === "kernel" && !Processes.kernelBalancingAvailable()) {
       return yield* new UsageError({
-        message: `--balancing kernel needs SO_REUSEPORT support in Node (22.12 or later); this is Node ${process.versions.node}: use --balancing primary`
+        message: `--balancing kernel needs SO_REUSEPORT support in Node (22.12 or later, on Linux or FreeBSD); this is Node ${process.versions.node} on ${process.platform}: use --balancing primary`
       })
     }
+  })
+
+/**
+ * Fails when something already listens on the node's port. With kernel balancing each process binds with
+ * SO_REUSEPORT, which would not see another listener of the same user (a stale node, an overlapping deploy): the
+ * kernel would split clients between the two. A plain bind here does see it.
+ */
+const portFree = (host: string, port: number) =>
+  Effect.callback<void, Error>((resume) => {
+    const probe = createServer()
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      resume(
+        Effect.fail(
+          new Error(
+            error.code === "EADDRINUSE"
+              ? `port ${port} on ${host} is already in use (another tidings node?)`
+              : `cannot listen on ${host}:${port}: ${error.message}`
+          )
+        )
+      )
+    )
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resume(Effect.void)))
   })
 
 /**
@@ -67,6 +90,7 @@ export const supervise = (config: ServeConfig, command: string) =>
     // the supervisor's lines (a process exited, restarted) go through this program's logger (JSON in production)
     const log = Effect.runForkWith(yield* Effect.context<never>())
     const balancing = Processes.resolveBalancing(Option.getOrUndefined(config.balancing))
+    if (balancing === "kernel" && config.port !== 0) yield* portFree(config.host, config.port)
     const supervisor = Processes.supervise({
       processes: config.processes,
       balancing,

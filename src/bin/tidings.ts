@@ -46,7 +46,7 @@ Options (each also an environment variable):
                                                  --transport redis or nats; /readyz is 200 only while all
                                                  N are ready, /metrics sums them; a crashed one restarts
   --balancing B         TIDINGS_PROCESS_BALANCING  how the processes share the port: kernel (each listens
-                                                 with SO_REUSEPORT; Node 22.12+) or primary (the primary
+                                                 with SO_REUSEPORT; Node 22.12+ on Linux) or primary (the primary
                                                  accepts and hands over); default kernel where available
   --transport T         TIDINGS_TRANSPORT        memory | redis | nats (default memory)
   --redis-url URL       REDIS_URL                Redis for --transport redis

@@ -17,7 +17,7 @@ import { ProtocolCodec } from "../protocol/ProtocolCodec.ts"
 import { LocalRuns } from "../runs/LocalRuns.ts"
 import { RunsStatus } from "../runs/RunsStatus.ts"
 import * as Publisher from "../transports/Publisher.ts"
-import { type CursorWrite, Transport, type TransportShape } from "../transports/Transport.ts"
+import { type CursorWrite, saveCursors, Transport, type TransportShape } from "../transports/Transport.ts"
 import * as Auth from "./auth/index.ts"
 import {
   AttemptLimiter,
@@ -425,14 +425,21 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
       for (const connection of due) connection.heartbeat()
     })
     // acked positions are saved once per cursorFlushMs: one timer for all connections, one fiber per slice and
-    // one transport call per CURSOR_BATCH of its connections' writes (one broker round trip each, not one per ack)
+    // one transport call per CURSOR_BATCH of its connections' writes (one broker round trip each, not one per ack),
+    // all started at once and in order, so that a later save (the next flush, a closing connection's last one)
+    // reaches the broker after an earlier one
     const cursorFlush = sliced(timing.cursorFlushMs, (due) => {
       const writes: Array<CursorWrite> = []
       for (const connection of due) connection.takeCursorWrites(writes)
       if (writes.length === 0) return
       const batches: Array<ReadonlyArray<CursorWrite>> = []
       for (let i = 0; i < writes.length; i += CURSOR_BATCH) batches.push(writes.slice(i, i + CURSOR_BATCH))
-      fork(Effect.forEach(batches, (batch) => transport.saveCursors(batch).pipe(Effect.ignore), { discard: true }))
+      fork(
+        Effect.forEach(batches, (batch) => saveCursors(transport, batch).pipe(Effect.ignore), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      )
     })
 
     // token expiry: one timer for all connections instead of two per connection

@@ -433,22 +433,25 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
         withNow((now) =>
           run("saveCursors", async () => {
             if (writes.length === 0) return
-            const bySession = new Map<string, Record<string, string>>()
+            // Maps, not objects: a channel may be named `__proto__`; a later write for a channel replaces the earlier
+            const bySession = new Map<string, Map<string, string>>()
             for (const { session, channel, position } of writes) {
               let fields = bySession.get(session)
               if (fields === undefined) {
-                fields = {}
+                fields = new Map()
                 bySession.set(session, fields)
               }
-              fields[channel] = Codec.encodeCursor(position.epoch, position.offset)
+              fields.set(channel, Codec.encodeCursor(position.epoch, position.offset))
             }
             const expiry = String(now + resolved.cursorTtlMs)
             const ttl = Math.ceil(resolved.cursorTtlMs) + gcGraceMs
             const pipeline = client.pipeline()
             for (const [session, fields] of bySession) {
               const key = Codec.cursorKey(keyPrefix, session)
-              fields[Codec.cursorExpiryField] = expiry
-              pipeline.hset(key, fields).pexpire(key, ttl)
+              const args: Array<string> = []
+              for (const [channel, value] of fields) args.push(channel, value)
+              args.push(Codec.cursorExpiryField, expiry)
+              pipeline.hset(key, ...args).pexpire(key, ttl)
             }
             const results = await pipeline.exec()
             for (const [error] of results ?? []) if (error) throw error

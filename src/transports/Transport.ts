@@ -7,7 +7,7 @@
  * (default, one node), Redis.ts and Nats.ts (many nodes). Every implementation passes
  * test/transports/TransportSuite.ts unchanged.
  */
-import { Context, type Effect, type Scope } from "effect"
+import { Context, Effect, type Scope } from "effect"
 import type { Position } from "../protocol/Position.ts"
 import type { PresenceStore } from "./presence/PresenceStore.ts"
 import { TransportError } from "./TransportError.ts"
@@ -138,9 +138,11 @@ export interface TransportShape {
   /**
    * Stores several sessions' positions at once, each as `saveCursor` would (a server saves the acks of many
    * connections together: one round trip to the broker instead of one per connection). In order: of two writes
-   * for one session and channel, the later wins.
+   * for one session and channel, the later wins — within one call, and across calls in the order they were made
+   * (the writes of a call leave for the broker when it starts). Optional: without it a server calls `saveCursor`
+   * once per write (see `saveCursors` below).
    */
-  readonly saveCursors: (writes: ReadonlyArray<CursorWrite>) => Effect.Effect<void, TransportError>
+  readonly saveCursors?: (writes: ReadonlyArray<CursorWrite>) => Effect.Effect<void, TransportError>
 
   /** A session's acknowledged positions, by channel; empty when unknown or expired. */
   readonly loadCursors: (session: string) => Effect.Effect<ReadonlyMap<string, Position>, TransportError>
@@ -175,3 +177,15 @@ export const resolveOptions = (options: TransportOptions | undefined) => ({
   cursorTtlMs: options?.cursorTtlMs ?? 24 * 60 * 60 * 1000,
   idempotencyWindowMs: options?.idempotencyWindowMs ?? 2 * 60 * 1000
 })
+
+/** Saves `writes` through the transport's `saveCursors`, or one `saveCursor` each when it has none. */
+export const saveCursors = (
+  transport: TransportShape,
+  writes: ReadonlyArray<CursorWrite>
+): Effect.Effect<void, TransportError> =>
+  transport.saveCursors
+    ? transport.saveCursors(writes)
+    : Effect.forEach(writes, (w) => transport.saveCursor(w.session, w.channel, w.position), {
+        concurrency: "unbounded",
+        discard: true
+      })

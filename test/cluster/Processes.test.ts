@@ -8,6 +8,8 @@
  * primary then drains every process and it exits 0 once all are gone.
  * With the memory transport `--processes 2` is refused with one line and exit code 2.
  */
+import { once } from "node:events"
+import { createServer } from "node:net"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Client from "../../src/client/node.ts"
 import { AgentProtocol } from "../../src/protocol/agent/index.ts"
@@ -245,4 +247,32 @@ describe("tidings serve --processes with the memory transport", () => {
     expect(lines, output).toHaveLength(1)
     expect(lines[0]).toMatch(/^tidings: --processes 2 needs a shared transport \(--transport redis or nats\)/)
   }, 60_000)
+})
+
+describe("tidings serve --processes with kernel balancing on a port already in use", () => {
+  // only where this Node balances with SO_REUSEPORT (CI's Node 24 run); elsewhere the primary's own bind fails
+  it.runIf(kernelBalancingAvailable())(
+    "exits 1 naming the port instead of sharing it with the other listener",
+    async () => {
+      const port = await freePort()
+      // another node's process, as a kernel-balanced one listens: with SO_REUSEPORT, so that a bind with it succeeds
+      const other = createServer().listen({ port, host: "127.0.0.1", reusePort: true })
+      await once(other, "listening")
+      try {
+        const result = await runToExit({
+          name: "tidings serve --processes 2 (port in use)",
+          script: CLI_SCRIPT,
+          args: ["serve", "--processes", "2", "--transport", "redis", "--redis-url", "redis://127.0.0.1:1"],
+          env: cleanEnv({ TIDINGS_PORT: String(port) }),
+          timeoutMs: 30_000
+        })
+        const output = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`
+        expect(result.code, output).toBe(1)
+        expect(result.stderr, output).toContain(`tidings: port ${port} on 127.0.0.1 is already in use`)
+      } finally {
+        other.close()
+      }
+    },
+    60_000
+  )
 })

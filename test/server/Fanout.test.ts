@@ -4,7 +4,7 @@
  * envelope, an alias frame comes before the first event and again when the epoch or alias changes. Hub: replay
  * frames are kept for others only while two subscriptions replay the same channel; channel aliases are reused.
  */
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import type { ResetReason } from "../../src/protocol/Frames.ts"
 import type { Position } from "../../src/protocol/Position.ts"
@@ -143,6 +143,26 @@ describe("Hub channel aliases", () => {
     expect(aliasOf(h, "c")).toBe(1)
     join(h, "a")
     expect(aliasOf(h, "a")).toBe(3)
+  })
+})
+
+describe("Hub channel aliases when a listen fails", () => {
+  it("a subscription that left before its channel's listen failed frees the alias once, not twice", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const failing = { listen: () => Effect.andThen(Deferred.await(gate), Effect.fail("broker down" as never)) }
+    const h = new Hub(failing as never, codec, () => undefined)
+    const early = new Subscription("x", undefined as never)
+    const joined = Effect.runPromise(Effect.exit(h.join(early)))
+    await Effect.runPromise(h.leave(early).pipe(Effect.timeout("10 millis"), Effect.ignore))
+    Effect.runSync(Deferred.succeed(gate, undefined))
+    expect((await joined)._tag).toBe("Failure")
+    // the transport is back: two new channels must get two different aliases
+    ;(h as unknown as { transport: unknown }).transport = { listen: () => Effect.void }
+    Effect.runSync(h.join(new Subscription("y", undefined as never)))
+    Effect.runSync(h.join(new Subscription("z", undefined as never)))
+    const aliasOf = (channel: string) =>
+      h.framesFor({ channel, epoch: "e", offset: 1, event: "tick", data: "{}", version: 2, time: 0 }).alias
+    expect(aliasOf("y")).not.toBe(aliasOf("z"))
   })
 })
 

@@ -6,11 +6,28 @@
  * connection of a parallel test could take it as its local port and the restart would fail (or, worse, a parallel
  * test's own server could start there and pass for the killed one). Ports 20000–32767 are never given to outgoing
  * connections, so only another test's pick can collide: a random pick, checked by binding, makes that rare.
+ *
+ * Rare is not enough when test files run side by side: a test that picks a port and starts its server seconds later
+ * (a `tidings serve` under tsx takes ~12 s) left room for a parallel file to pick the same port, start first, and
+ * answer the first test's readiness probe. So each vitest worker (VITEST_POOL_ID, 1 to maxWorkers) picks from its
+ * own slice of the range: files running at the same time never pick the same port.
  */
 import { createServer } from "node:net"
 
-const LOW = 20_000
-const HIGH = 32_767
+const FIRST = 20_000
+const LAST = 32_767
+/** Slices of the range, one per concurrent vitest worker (more workers than slices share them round-robin). */
+const SLICES = 4
+
+/** This process's part of the range: a slice per vitest worker, the whole range outside vitest. */
+const slice = (): { low: number; high: number } => {
+  const pool = Number(process.env.VITEST_POOL_ID)
+  if (!Number.isInteger(pool) || pool < 1) return { low: FIRST, high: LAST }
+  const size = Math.floor((LAST - FIRST + 1) / SLICES)
+  const low = FIRST + ((pool - 1) % SLICES) * size
+  return { low, high: low + size - 1 }
+}
+const { low: LOW, high: HIGH } = slice()
 
 const tryBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

@@ -14,7 +14,7 @@ import type { ClientFrame, ServerFrame } from "../../protocol/Frames.ts"
 import type { Position } from "../../protocol/Position.ts"
 import type { ErasedReply, ProtocolCodec } from "../../protocol/ProtocolCodec.ts"
 import type { PresenceMember } from "../../transports/presence/PresenceStore.ts"
-import type { CursorWrite, TransportError, TransportShape } from "../../transports/Transport.ts"
+import { type CursorWrite, saveCursors, type TransportError, type TransportShape } from "../../transports/Transport.ts"
 import type { Authenticator, AuthFailed, Identity } from "../auth/index.ts"
 import { type Hub, type Read, Subscription } from "../fanout/index.ts"
 import type { Limits, Timing } from "../Options.ts"
@@ -430,7 +430,7 @@ export class Connection extends ConnectionCore<ConnectionEnv> {
     this.clearAuthTimer()
     const finalWrites: Array<CursorWrite> = []
     this.takeCursorWrites(finalWrites)
-    if (finalWrites.length > 0) this.env.fork(this.env.transport.saveCursors(finalWrites).pipe(Effect.ignore))
+    if (finalWrites.length > 0) this.env.fork(saveCursors(this.env.transport, finalWrites).pipe(Effect.ignore))
     const subscriptions = Subscriptions.all(this.subscriptions)
     this.subscriptions = undefined
     if (this.env.presence) for (const { channel } of subscriptions) this.env.presence.left(this.id, channel)

@@ -285,8 +285,11 @@ export class Hub {
         .listen(subscription.channel, (entry) => dispatch(feed, entry))
         .pipe(Scope.provide(feed.scope), Effect.exit)
       if (Exit.isFailure(registered)) {
-        feeds.delete(subscription.channel)
-        self.freeAliases.push(feed.alias)
+        // leave() may have removed this feed (and freed its alias) meanwhile, and a later join made another one
+        if (feeds.get(subscription.channel) === feed) {
+          feeds.delete(subscription.channel)
+          self.freeAliases.push(feed.alias)
+        }
         yield* Scope.close(feed.scope, Exit.void)
       }
       yield* Deferred.done(feed.ready, registered)
