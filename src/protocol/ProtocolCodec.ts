@@ -48,9 +48,21 @@ interface CompiledVersion {
 
 export type ErasedReply = { name: string; ok: true; result: unknown } | { name: string; ok: false; error: unknown }
 
-/** Encodes with `schema`, Bytes fields raw for MessagePack (Bytes.ts). */
-const encodeFor = (schema: CompiledSchema, value: unknown, codec: Codec) =>
-  codec === "msgpack" ? rawBytes(() => schema.encode(value)) : schema.encode(value)
+/**
+ * Encodes with `schema`, Bytes fields raw for MessagePack (Bytes.ts); a value the schema refuses is an
+ * `invalid_payload` problem at `field` (the frame field it was going into: data, payload, result, error).
+ */
+const encodeFor = (
+  schema: CompiledSchema,
+  value: unknown,
+  codec: Codec,
+  field: string
+): Result.Result<unknown, Problem> => {
+  const encoded = codec === "msgpack" ? rawBytes(() => schema.encode(value)) : schema.encode(value)
+  return Result.isFailure(encoded)
+    ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, [field]) })
+    : Result.succeed(encoded.success)
+}
 
 const problem = (code: ProblemCode, message: string, path: ReadonlyArray<string | number> = []): Problem => ({
   code,
@@ -168,10 +180,7 @@ export class ProtocolCodec {
     const decoded = this.decodeEvent(event, parsed, version)
     if (Result.isFailure(decoded)) return decoded
     const schema = this.version(version).events.get(event)!
-    const encoded = encodeFor(schema, decoded.success, codec)
-    return Result.isFailure(encoded)
-      ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, ["data"]) })
-      : Result.succeed(encoded.success)
+    return encodeFor(schema, decoded.success, codec, "data")
   }
 
   // ---- commands ----------------------------------------------------------------------------------------------
@@ -205,10 +214,7 @@ export class ProtocolCodec {
     const command = this.version(version).commands.get(name)
     if (!command)
       return Result.fail(problem("unknown_command", `unknown command "${name}" in ${this.name} v${version}`))
-    const encoded = encodeFor(command.payload, payload, codec)
-    return Result.isFailure(encoded)
-      ? Result.fail({ code: "invalid_payload", ...fromSchemaError(encoded.failure, ["payload"]) })
-      : Result.succeed(encoded.success)
+    return encodeFor(command.payload, payload, codec, "payload")
   }
 
   /**
@@ -226,15 +232,17 @@ export class ProtocolCodec {
     const command = this.version(version).commands.get(originalName)
     if (!command) return Result.fail(problem("unknown_command", `unknown command "${originalName}"`))
     if (current.ok) {
-      const r = encodeFor(command.result, current.result, codec)
-      return Result.isFailure(r)
-        ? Result.fail({ code: "invalid_payload", ...fromSchemaError(r.failure, ["result"]) })
-        : Result.succeed({ name: originalName, ok: true, result: r.success })
+      return Result.map(encodeFor(command.result, current.result, codec, "result"), (result) => ({
+        name: originalName,
+        ok: true as const,
+        result
+      }))
     }
-    const e = encodeFor(command.error, current.error, codec)
-    return Result.isFailure(e)
-      ? Result.fail({ code: "invalid_payload", ...fromSchemaError(e.failure, ["error"]) })
-      : Result.succeed({ name: originalName, ok: false, error: e.success })
+    return Result.map(encodeFor(command.error, current.error, codec, "error"), (error) => ({
+      name: originalName,
+      ok: false as const,
+      error
+    }))
   }
 
   /** Decodes a reply from the wire (client side). */

@@ -23,6 +23,20 @@ const until = async (check: () => boolean, timeoutMs = 10_000) => {
   }
 }
 
+/** A v2 client of `alice`, who may read `room:*`, on `url` with `codec` and any further options. */
+const aliceClient = (
+  url: string,
+  codec: Client.ClientOptions<2>["codec"],
+  more: Partial<Client.ClientOptions<2>> = {}
+) =>
+  Client.make(ChatProtocol, {
+    url,
+    codec,
+    version: 2,
+    token: () => sign({ sub: "alice", channels: ["room:*"] }),
+    ...more
+  })
+
 for (const codec of codecs) {
   layer(testServerLayer({ timing: { tokenExpiryWarningMs: 1500 } }), { excludeTestServices: true })(
     `client ↔ server (${codec})`,
@@ -31,12 +45,7 @@ for (const codec of codecs) {
         Effect.gen(function* () {
           const server = yield* TidingsServer
           const channel = unique("room")
-          const client = Client.make(ChatProtocol, {
-            url: server.url,
-            codec,
-            version: 2,
-            token: () => sign({ sub: "alice", channels: ["room:*"] })
-          })
+          const client = aliceClient(server.url, codec)
           const said: Array<string> = []
           client.on("said", (data) => {
             said.push(data.body)
@@ -62,11 +71,7 @@ for (const codec of codecs) {
         Effect.gen(function* () {
           const server = yield* TidingsServer
           const channel = unique("room")
-          const client = Client.make(ChatProtocol, {
-            url: server.url,
-            codec,
-            version: 2,
-            token: () => sign({ sub: "alice", channels: ["room:*"] }),
+          const client = aliceClient(server.url, codec, {
             backoff: { initialDelayMs: 20, maxDelayMs: 100 },
             socket: Client.wsSocket({
               createConnection: (options) => {

@@ -21,7 +21,7 @@ import { type NatsCluster, startNatsCluster } from "../support/natsCluster.ts"
 import { requireBinary } from "../support/requireBinary.ts"
 import { tally, watchChannel } from "./support/channelWatch.ts"
 import { killAll, type NodeProcess, sleep, spawnNode, watchReady } from "./support/cluster.ts"
-import { Publisher } from "./support/publisher.ts"
+import { batchesOf, Publisher } from "./support/publisher.ts"
 import { describeTimeline, readyTimelines } from "./support/readyTimeline.ts"
 
 const SECRET = "test-secret-0123456789-abcdefghij"
@@ -101,11 +101,7 @@ describe.skipIf(binary === undefined)("NATS cluster: the broker's own failover",
       retryDelayMs: 100,
       downForMs: 1000
     })
-    const batches = Array.from({ length: total / BATCH }, (_, i) => ({
-      channel: CHANNEL,
-      from: i * BATCH + 1,
-      count: BATCH
-    }))
+    const batches = batchesOf(CHANNEL, total, BATCH)
     const publishing = publisher.run(batches, (acked) => {
       const now = performance.now()
       acks.push(now)

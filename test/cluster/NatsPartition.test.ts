@@ -25,7 +25,7 @@ import { makeNetwork, type Network, requireNetns } from "../support/netns.ts"
 import { requireBinary } from "../support/requireBinary.ts"
 import { type ChannelWatch, tally, tallyAll, watchChannel } from "./support/channelWatch.ts"
 import { killAll, type NodeProcess, sleep, spawnNode, watchReady } from "./support/cluster.ts"
-import { Publisher } from "./support/publisher.ts"
+import { batchesOf, Publisher } from "./support/publisher.ts"
 import { describeTimeline, readyTimelines } from "./support/readyTimeline.ts"
 
 const SUITE = "NATS partition (network namespaces)"
@@ -106,11 +106,7 @@ describe.skipIf(binary === undefined || !netns)(SUITE, () => {
       retryDelayMs: 100,
       downForMs: 1000
     })
-    const batches = Array.from({ length: total / BATCH }, (_, i) => ({
-      channel: CHANNEL,
-      from: i * BATCH + 1,
-      count: BATCH
-    }))
+    const batches = batchesOf(CHANNEL, total, BATCH)
     const publishing = publisher.run(batches, () => acks.push(performance.now()))
 
     const events: Array<string> = []

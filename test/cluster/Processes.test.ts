@@ -17,21 +17,21 @@ import { kernelBalancingAvailable } from "../../src/server/processes/index.ts"
 import { sign } from "../server/support/testServer.ts"
 import { freePort } from "../support/freePort.ts"
 import { type Broker, brokerBinary, startBroker } from "./support/brokers.ts"
-import { CLI_SCRIPT, killAll, type NodeProcess, readyz, runToExit, sleep, spawnNode } from "./support/cluster.ts"
+import {
+  CLI_SCRIPT,
+  cleanEnv,
+  killAll,
+  type NodeProcess,
+  readyz,
+  runToExit,
+  sleep,
+  spawnNode
+} from "./support/cluster.ts"
 
 const SECRET = "test-secret-0123456789-abcdefghij"
 const API_KEY = "processes-test-api-key"
 const PROCESSES = 4
 const CHANNEL = "run:processes"
-
-/** The environment without any tidings or broker setting of the machine running the tests: flags decide. */
-const cleanEnv = (extra: Record<string, string>): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(TIDINGS_|REDIS_|NATS_)/.test(key)) env[key] = value
-  }
-  return { ...env, ...extra }
-}
 
 /** Waits until `check` answers something other than undefined, polling every 50 ms; fails naming `what`. */
 const poll = async <A>(what: string, check: () => Promise<A | undefined> | A | undefined, timeoutMs = 15_000) => {

@@ -10,19 +10,10 @@ import { AgentProtocol } from "../../src/protocol/agent/index.ts"
 import { sign } from "../server/support/testServer.ts"
 import { freePort } from "../support/freePort.ts"
 import { type Broker, brokerBinary, brokerKinds, startBroker } from "./support/brokers.ts"
-import { CLI_SCRIPT, killAll, runToExit, spawnNode } from "./support/cluster.ts"
+import { CLI_SCRIPT, cleanEnv, killAll, runToExit, spawnNode } from "./support/cluster.ts"
 
 const SECRET = "test-secret-0123456789-abcdefghij"
 const API_KEY = "serve-test-api-key"
-
-/** The environment without any tidings or broker setting of the machine running the tests: flags decide. */
-const cleanEnv = (extra: Record<string, string>): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(TIDINGS_|REDIS_|NATS_)/.test(key)) env[key] = value
-  }
-  return { ...env, ...extra }
-}
 
 for (const kind of brokerKinds) {
   const binary = brokerBinary(kind, `tidings serve --transport ${kind}`)

@@ -13,19 +13,12 @@ import { ProtocolCodec } from "../../src/protocol/ProtocolCodec.ts"
 import { EntryFrames } from "../../src/server/fanout/Fanout.ts"
 import { TidingsServer } from "../../src/server/Server.ts"
 import { Transport } from "../../src/transports/Transport.ts"
+import { eventually } from "../support/until.ts"
 import { ChatProtocol } from "./support/chatProtocol.ts"
 import { FILES_API_KEY, FilesProtocol, filesServerLayer } from "./support/filesProtocol.ts"
 import { connectRaw, type RawClient } from "./support/rawClient.ts"
 import { next, subscribe, unique } from "./support/session.ts"
 import { sign, testServerLayer } from "./support/testServer.ts"
-
-const until = async (check: () => boolean, timeoutMs = 5_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time")
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 const protocolOf = (url: string, protocols: ReadonlyArray<string>) =>
   Effect.promise(async () => {
@@ -85,7 +78,7 @@ layer(testServerLayer(), { excludeTestServices: true })("codec negotiation", (it
         yield* Effect.promise(() => clients[1]!.command("send", { channel, body: "from msgpack", loud: true }))
         yield* Effect.promise(() => clients[0]!.command("send", { channel, body: "from json", loud: false }))
         for (let n = 1; n <= 20; n++) yield* server.publishUnknown(channel, "tick", { n })
-        yield* Effect.promise(() => until(() => seen.every((s) => s.length === 23)))
+        yield* eventually("every client has the 23 events", () => seen.every((s) => s.length === 23), 5_000)
         for (const other of seen.slice(1)) expect(other).toEqual(seen[0])
         expect(seen[0]!.slice(0, 3).map((e) => (e as Array<unknown>).slice(0, 5))).toEqual([
           [channel, epoch, 1, "said", { from: "x", body: "before" }],
@@ -213,7 +206,7 @@ layer(filesServerLayer(), { excludeTestServices: true })("byte fields", (it) => 
         expect(result.echo).toBeInstanceOf(Uint8Array)
         expect(Buffer.from(result.echo).equals(Buffer.from(content))).toBe(true)
       }
-      yield* Effect.promise(() => until(() => images.every((list) => list.length === 2)))
+      yield* eventually("both clients have both images", () => images.every((list) => list.length === 2), 5_000)
       for (const image of images.flat()) expect(Buffer.from(image).equals(Buffer.from(content))).toBe(true)
       for (const client of clients) client.close()
     })

@@ -51,6 +51,13 @@ const recordingSocket = (sockets: Set<Socket>) =>
   })
 
 const token = () => sign({ sub: `u${Math.random()}`, channels: ["room:*"] })
+
+/** A v2 client whose TCP sockets the test can pause (recordingSocket) to stall it. */
+const stallableClient = (url: string, codec: Client.ClientOptions<2>["codec"]) => {
+  const sockets = new Set<Socket>()
+  const client = Client.make(ChatProtocol, { url, version: 2, token, codec, socket: recordingSocket(sockets) })
+  return { client, sockets }
+}
 const p99 = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0
 
 /** Publishes at a steady rate, recording the publish time of each event number. */
@@ -159,14 +166,7 @@ describe("slow consumer", () => {
     "conflates latest-value events for a backed-up reader instead of closing it; it ends with the newest value (%s)",
     async (codec) => {
       const { scope, server } = await start(256 * 1024)
-      const sockets = new Set<Socket>()
-      const client = Client.make(ChatProtocol, {
-        url: server.url,
-        version: 2,
-        token,
-        codec,
-        socket: recordingSocket(sockets)
-      })
+      const { client, sockets } = stallableClient(server.url, codec)
       const frames: Array<number> = []
       client.on("frame", (data) => void frames.push(data.n))
       await client.subscribe("room:screen").ready()
@@ -196,14 +196,7 @@ describe("slow consumer", () => {
     "a backed-up reader of mixed traffic gets every regular event and the newest latest value, in offset order (%s)",
     async (codec) => {
       const { scope, server } = await start(256 * 1024)
-      const sockets = new Set<Socket>()
-      const client = Client.make(ChatProtocol, {
-        url: server.url,
-        version: 2,
-        token,
-        codec,
-        socket: recordingSocket(sockets)
-      })
+      const { client, sockets } = stallableClient(server.url, codec)
       const ticks: Array<number> = []
       const frames: Array<number> = []
       client.on("tick", (data) => void ticks.push(data.n))

@@ -6,12 +6,12 @@
  * and restarted on the same ports with the same store directory. `ready` waits until JetStream answers (a meta
  * leader is elected). It never touches a system NATS. Finding the binary is requireBinary.ts's.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { exitOf, hasExited, track } from "./childProcesses.ts"
+import { exitOf, hasExited, spawnUntilReady } from "./childProcesses.ts"
 import { freePort } from "./freePort.ts"
 import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 
@@ -72,38 +72,15 @@ export const startNatsCluster = async (
       ...["--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${clusterPort}`, "--routes", routes]
     ]
     let child: ChildProcess | undefined
-    const spawnServer = (): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const proc = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] })
-        child = proc
-        track(proc)
-        let log = ""
-        let settled = false
-        const settle = (error?: Error) => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          if (error) {
-            proc.kill("SIGKILL")
-            reject(error)
-          } else resolve()
-        }
-        const timer = setTimeout(
-          () => settle(new Error(`nats-server ${name} not ready after ${readyTimeoutMs} ms:\n${log}`)),
-          readyTimeoutMs
-        )
-        const onData = (chunk: Buffer) => {
-          if (settled) return
-          log = (log + chunk.toString()).slice(-20_000)
-          if (log.includes("Server is ready")) settle()
-        }
-        proc.stdout?.on("data", onData)
-        proc.stderr?.on("data", onData)
-        proc.once("error", (error) => settle(error))
-        proc.once("exit", (code, signal) => {
-          settle(new Error(`nats-server ${name} exited (${code ?? signal}) before ready:\n${log}`))
-        })
+    const spawnServer = (): Promise<void> => {
+      const started = spawnUntilReady(binary, args, {
+        label: `nats-server ${name}`,
+        readyLine: "Server is ready",
+        readyTimeoutMs
       })
+      child = started.child
+      return started.ready
+    }
     const running = () => child !== undefined && !hasExited(child)
     const signal = async (sig: NodeJS.Signals) => {
       const proc = child

@@ -10,12 +10,12 @@
  * servers a process of the root namespace holds a client connection to (from `ss`). `close` stops the servers and
  * removes their directories; removing the network is the caller's (after `close`).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { exitOf, hasExited, track } from "./childProcesses.ts"
+import { exitOf, hasExited, type Started, spawnUntilReady } from "./childProcesses.ts"
 import { type JetStreamQueries, jetStreamQueries } from "./jetStreamApi.ts"
 import type { Network } from "./netns.ts"
 
@@ -60,36 +60,15 @@ const launch = (
   index: number,
   args: ReadonlyArray<string>,
   readyTimeoutMs: number
-): Promise<{ readonly child: ChildProcess; readonly log: () => string }> =>
-  new Promise((resolve, reject) => {
-    const [command, ...rest] = network.wrap(index, [binary, ...args])
-    const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"] })
-    track(child)
-    let log = ""
-    let settled = false
-    const settle = (error?: Error) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      if (error === undefined) return resolve({ child, log: () => log })
-      child.kill("SIGKILL")
-      reject(error)
-    }
-    const timer = setTimeout(
-      () => settle(new Error(`nats-server n${index} not ready after ${readyTimeoutMs} ms:\n${log}`)),
-      readyTimeoutMs
-    )
-    const onData = (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-20_000)
-      if (log.includes("Server is ready")) settle()
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("error", (error) => settle(error))
-    child.once("exit", (code, signal) => {
-      settle(new Error(`nats-server n${index} exited (${code ?? signal}) before ready:\n${log}`))
-    })
+): Promise<Started> => {
+  const [command, ...rest] = network.wrap(index, [binary, ...args])
+  const started = spawnUntilReady(command!, rest, {
+    label: `nats-server n${index}`,
+    readyLine: "Server is ready",
+    readyTimeoutMs
   })
+  return started.ready.then(() => started)
+}
 
 export const startNetnsNatsCluster = async (options: {
   readonly binary: string
@@ -100,7 +79,7 @@ export const startNetnsNatsCluster = async (options: {
   const clusterName = `tidings-${randomUUID().slice(0, 8)}`
   const size = network.size
   const storeDirs = Array.from({ length: size }, (_, i) => mkdtempSync(join(tmpdir(), `tidings-netns-n${i}-`)))
-  const processes: Array<{ readonly child: ChildProcess; readonly log: () => string } | undefined> = []
+  const processes: Array<Started | undefined> = []
   const argsOf = (i: number) => {
     const host = network.address(i)
     const routes = Array.from({ length: size }, (_, k) => k)

@@ -4,10 +4,11 @@
  * port, same store directory, so streams survive a restart). It never touches a system NATS on 4222. Finding the
  * binary (and skipping when it is missing) is left to requireBinary.ts.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { exitOf, hasExited, spawnUntilReady } from "./childProcesses.ts"
 import { freePort } from "./freePort.ts"
 
 export interface NatsServer {
@@ -34,73 +35,31 @@ export interface NatsServerOptions {
   readonly readyTimeoutMs?: number
 }
 
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on("exit", () => {
-    for (const child of live) child.kill("SIGKILL")
-  })
-}
-
-const waitExit = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((resolve) => child.once("exit", () => resolve()))
-
 export const startNatsServer = async (options: NatsServerOptions = {}): Promise<NatsServer> => {
   const binary = options.binary ?? "nats-server"
   const readyTimeoutMs = options.readyTimeoutMs ?? 15_000
   const port = await freePort()
   const storeDir = mkdtempSync(join(tmpdir(), "tidings-nats-"))
-  installExitHook()
   let child: ChildProcess | undefined
 
-  const spawnServer = (): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const proc = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      child = proc
-      live.add(proc)
-      let log = ""
-      let settled = false
-      const settle = (error?: Error) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        if (error) {
-          proc.kill("SIGKILL")
-          reject(error)
-        } else resolve()
-      }
-      const timer = setTimeout(
-        () => settle(new Error(`nats-server on port ${port} not ready after ${readyTimeoutMs} ms:\n${log}`)),
-        readyTimeoutMs
-      )
-      const onData = (chunk: Buffer) => {
-        if (settled) return
-        log += chunk.toString()
-        if (log.includes("Server is ready")) settle()
-      }
-      proc.stdout?.on("data", onData)
-      proc.stderr?.on("data", onData)
-      proc.once("error", (error) => settle(error))
-      proc.once("exit", (code, signal) => {
-        live.delete(proc)
-        settle(new Error(`nats-server on port ${port} exited (${code ?? signal}) before ready:\n${log}`))
-      })
+  const spawnServer = (): Promise<void> => {
+    const started = spawnUntilReady(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+      label: `nats-server on port ${port}`,
+      readyLine: "Server is ready",
+      readyTimeoutMs
     })
+    child = started.child
+    return started.ready
+  }
 
   const signal = async (name: NodeJS.Signals) => {
     const proc = child
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
-    const exited = waitExit(proc)
+    if (!proc || hasExited(proc)) return
+    const exited = exitOf(proc)
     proc.kill(name)
     await exited
   }
-  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null
+  const running = () => child !== undefined && !hasExited(child)
 
   try {
     await spawnServer()

@@ -26,6 +26,15 @@ const hookExit = () => {
   })
 }
 
+/** The environment without any tidings or broker setting of the machine running the tests: flags decide. */
+export const cleanEnv = (extra: Record<string, string>): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(TIDINGS_|REDIS_|NATS_)/.test(key)) env[key] = value
+  }
+  return { ...env, ...extra }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export interface Exited {

@@ -20,6 +20,14 @@ export interface Batch {
   readonly count: number
 }
 
+/** Events 1 to `total` of `channel` in batches of `size` (the last one shorter when `size` does not divide it). */
+export const batchesOf = (channel: string, total: number, size: number): Array<Batch> =>
+  Array.from({ length: Math.ceil(total / size) }, (_, i) => ({
+    channel,
+    from: i * size + 1,
+    count: Math.min(size, total - i * size)
+  }))
+
 export interface FailedAttempt {
   /** Milliseconds since the publisher started. */
   readonly at: number
