@@ -5,7 +5,8 @@
  * (TIDINGS_DATABASE_URL) and the transport chosen by Transports.layerConfig (TIDINGS_TRANSPORT, REDIS_URL...).
  *
  * Environment: ROLE, TIDINGS_PORT, TIDINGS_JWT_SECRET (gateway), TIDINGS_RUNNER_PORT (worker), SIDE_EFFECTS and
- * STEP_MS (worker), LOG_LEVEL (Info), START_TIMEOUT_MS (gateway, default 5000), LOCK_EXPIRATION_MS (default: RunsLayer's).
+ * STEP_MS (worker), LOG_LEVEL (Info), START_TIMEOUT_MS (gateway, default 5000), COMMAND_TIMEOUT_MS (gateway: the bound on
+ * each engine call, default 3000), LOCK_EXPIRATION_MS (default: RunsLayer's).
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Context, Effect, Layer, References } from "effect"
@@ -59,7 +60,10 @@ const main = Effect.gen(function* () {
         role,
         storage,
         runs: [StepsRun],
-        gateway: { startTimeoutMs: Number(env("START_TIMEOUT_MS", "5000")) }
+        gateway: {
+          startTimeoutMs: Number(env("START_TIMEOUT_MS", "5000")),
+          commandTimeoutMs: Number(env("COMMAND_TIMEOUT_MS", "3000"))
+        }
       })
     ),
     Layer.provide(Transports.layerConfig())
