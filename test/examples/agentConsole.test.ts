@@ -87,8 +87,15 @@ const watchMessage = (page: Page) =>
     }).observe(message, { childList: true })
   })
 
+/**
+ * Each test is a whole user session with three or four server starts (a child process under tsx, ~3.7 s each
+ * here): the memory one took 23 s alone and 34 s beside the Redis one on a quiet box, and went past 60 s once in CI
+ * with other suites running. A stuck step still fails on its own wait (Playwright's 30 s), not on this bound.
+ */
+const SESSION_TIMEOUT_MS = 150_000
+
 // The two tests share the browser and nothing else (own servers, ports, browser contexts): they run side by side.
-describe.skipIf(chromiumPath === undefined)(SUITE, { concurrent: true }, () => {
+describe.skipIf(chromiumPath === undefined)(SUITE, { concurrent: true, timeout: SESSION_TIMEOUT_MS }, () => {
   let browser: Browser
 
   /** A page in a fresh context (its own cookie and sessionStorage), connected; uncaught errors go to `errors`. */

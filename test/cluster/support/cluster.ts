@@ -194,13 +194,18 @@ export interface ReadySample {
   readonly status: number
 }
 
-/** Polls /readyz of every node every `intervalMs` until stopped, keeping every answer. */
-export const watchReady = (https: ReadonlyArray<string>, intervalMs = 100) => {
+/**
+ * Polls /readyz of every node every `intervalMs` until stopped, keeping every answer. A probe unanswered within
+ * `probeTimeoutMs` is a sample with status 0. The default (2.5 s) is far above a healthy answer (milliseconds)
+ * yet below a stall worth seeing (a node blocked on a broker waits seconds); 1 s was once missed on a busy CI
+ * box with two suites beside each other, nothing else wrong.
+ */
+export const watchReady = (https: ReadonlyArray<string>, intervalMs = 100, probeTimeoutMs = 2500) => {
   const samples: Array<ReadySample> = []
   let stopped = false
   const loops = https.map(async (http) => {
     while (!stopped) {
-      const status = await readyz(http, 1000)
+      const status = await readyz(http, probeTimeoutMs)
       samples.push({ http, at: performance.now(), status })
       await sleep(intervalMs)
     }
