@@ -89,8 +89,11 @@ export const supervise = (config: ServeConfig, command: string) =>
     const devSecret = crypto.randomUUID() + crypto.randomUUID()
     // the supervisor's lines (a process exited, restarted) go through this program's logger (JSON in production)
     const log = Effect.runForkWith(yield* Effect.context<never>())
-    const balancing = Processes.resolveBalancing(Option.getOrUndefined(config.balancing))
-    if (balancing === "kernel" && config.port !== 0) yield* portFree(config.host, config.port)
+    const balancing = Processes.balancingOnPort(
+      Processes.resolveBalancing(Option.getOrUndefined(config.balancing)),
+      config.port
+    )
+    if (balancing === "kernel") yield* portFree(config.host, config.port)
     const supervisor = Processes.supervise({
       processes: config.processes,
       balancing,

@@ -35,6 +35,7 @@ import type { Handlers } from "./Handlers.ts"
 import { HttpRoutes, Metrics, Sse, TransportHealth } from "./http/index.ts"
 import { defaultLimits, defaultTiming, type Limits, type Timing } from "./Options.ts"
 import { type PresenceOptions, PresenceTracker, type TrackerEnv } from "./presence/index.ts"
+import { onPort } from "./processes/Balancing.ts"
 import { ProcessGroup } from "./processes/ProcessGroup.ts"
 import { pooledRandom } from "./RandomPool.ts"
 import type { ServerOptions } from "./ServerOptions.ts"
@@ -395,9 +396,9 @@ export const make = <P extends AnyProtocol, R = never>(options: ServerOptions<P,
               port: options.port ?? 4000,
               host: options.host ?? "127.0.0.1",
               backlog: options.backlog ?? 4096,
-              // one process of several sharing the port through the kernel (processes/Balancing.ts); port 0 would
-              // give each process a port of its own, so there node:cluster shares the primary's instead
-              ...(group?.balancing === "kernel" && (options.port ?? 4000) !== 0 ? { reusePort: true } : {})
+              // one process of several sharing the port through the kernel (processes/Balancing.ts; on port 0
+              // node:cluster shares the primary's socket instead)
+              ...(group && onPort(group.balancing, options.port ?? 4000) === "kernel" ? { reusePort: true } : {})
             },
             () => {
               http.off("error", onError)

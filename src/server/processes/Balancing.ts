@@ -42,5 +42,11 @@ export const resolve = (
   return requested ?? (available ? "kernel" : "primary")
 }
 
+/**
+ * The balancing a node listening on `port` gets. With port 0 every process would bind a random port of its own:
+ * they share one socket the primary binds (node:cluster) instead, whatever was asked, which is `primary`.
+ */
+export const onPort = (balancing: Balancing, port: number): Balancing => (port === 0 ? "primary" : balancing)
+
 /** The balancing a forked process was told to use (`primary` when not told). */
 export const ofThisProcess = (): Balancing => (process.env[BALANCING_ENV] === "kernel" ? "kernel" : "primary")

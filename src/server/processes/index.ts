@@ -7,7 +7,12 @@
  * else NodeRuntime.runMain(Layer.launch(ServerLive.pipe(Layer.provide(ProcessGroup.layer))))
  * ```
  */
-export { type Balancing, kernelBalancingAvailable, resolve as resolveBalancing } from "./Balancing.ts"
+export {
+  type Balancing,
+  kernelBalancingAvailable,
+  onPort as balancingOnPort,
+  resolve as resolveBalancing
+} from "./Balancing.ts"
 export { layer, type Member, ProcessGroup, type ProcessGroupShape } from "./ProcessGroup.ts"
 export type { RestartBackoffOptions } from "./RestartBackoff.ts"
 export { type SuperviseOptions, type Supervisor, supervise } from "./Supervisor.ts"

@@ -1,6 +1,6 @@
 /** Which balancing a node of several processes uses: kernel (SO_REUSEPORT) where Node has it, else the primary's. */
 import { describe, expect, it } from "vitest"
-import { kernelBalancingAvailable, resolve } from "../../../src/server/processes/Balancing.ts"
+import { kernelBalancingAvailable, onPort, resolve } from "../../../src/server/processes/Balancing.ts"
 
 describe("Balancing", () => {
   it("knows which Node versions have reusePort (22.12+, 23.1+), and on which platforms it balances", () => {
@@ -25,6 +25,13 @@ describe("Balancing", () => {
     expect(resolve(undefined, "20.20.2", "linux")).toBe("primary")
     expect(resolve("primary", "24.22.3", "linux")).toBe("primary")
     expect(resolve("kernel", "24.22.3", "linux")).toBe("kernel")
+  })
+
+  it("shares the primary's socket on port 0, where each process would bind a port of its own", () => {
+    expect(onPort("kernel", 0)).toBe("primary")
+    expect(onPort("primary", 0)).toBe("primary")
+    expect(onPort("kernel", 4000)).toBe("kernel")
+    expect(onPort("primary", 4000)).toBe("primary")
   })
 
   it("refuses kernel balancing on a Node without reusePort, naming the fix", () => {
