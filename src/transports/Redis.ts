@@ -21,7 +21,8 @@
  *   transports. Key TTLs are garbage collection: a stream expires `maxAgeMs` + 1 min after its last append (every
  *   entry is past its age by then); the channel's meta (epoch and top) lives `metaTtlMs` (default 7 days, at
  *   least as long as the stream), so a channel that is only idle keeps its epoch and clients resume without a
- *   reset; cursors expire `cursorTtlMs` + 1 min after the session's last save; idempotency records after the
+ *   reset; cursors expire `cursorTtlMs` + 30 s to 1 min after the session's last save (a node sets a
+ *   session's TTL at most every 30 s); idempotency records after the
  *   window + 1 min. With `maxAgeMs` infinite, neither stream nor meta expires.
  * - Failures: commands are never queued while Redis is unreachable and never re-sent after a dropped connection;
  *   they fail at once (or after `commandTimeoutMs`) with a retryable `TransportError`. An append that failed this
@@ -44,6 +45,7 @@ import * as Codec from "./redis/codec.ts"
 import * as LiveFeed from "./redis/LiveFeed.ts"
 import * as RedisPresence from "./redis/Presence.ts"
 import * as Scripts from "./redis/scripts.ts"
+import { TtlRefreshes } from "./redis/TtlRefreshes.ts"
 import {
   type Appended,
   type Entry,
@@ -96,6 +98,11 @@ export interface RedisTransportOptions extends TransportOptions {
 const defaultKeyPrefix = "tidings:"
 /** Key TTLs are garbage collection; this much after the logical expiry, so clocks that differ a little agree. */
 const gcGraceMs = 60_000
+/**
+ * A session's cursor key TTL set this recently is not set again by a batched save (TtlRefreshes.ts): half the
+ * grace, so the TTL still ends at least 30 s after the logical expiry a later save writes.
+ */
+const cursorTtlReuseMs = gcGraceMs / 2
 const maxReadLimit = 100_000
 
 /**
@@ -195,6 +202,8 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
 
     // Epoch candidates: unique per call (node id + counter), so a channel lost and re-created never gets its old
     // epoch back. The script uses one only when the channel's meta is missing.
+    /** Sessions whose cursor key TTL this node set lately (saveCursors skips the PEXPIRE for them). */
+    const cursorTtls = new TtlRefreshes(cursorTtlReuseMs)
     const nodeId = randomBytes(6).toString("base64url")
     let epochCounter = 0
     const nextEpoch = () => `${nodeId}.${(epochCounter++).toString(36)}`
@@ -446,15 +455,22 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
             const expiry = String(now + resolved.cursorTtlMs)
             const ttl = Math.ceil(resolved.cursorTtlMs) + gcGraceMs
             const pipeline = client.pipeline()
+            const refreshing: Array<string> = []
             for (const [session, fields] of bySession) {
               const key = Codec.cursorKey(keyPrefix, session)
               const args: Array<string> = []
               for (const [channel, value] of fields) args.push(channel, value)
               args.push(Codec.cursorExpiryField, expiry)
-              pipeline.hset(key, ...args).pexpire(key, ttl)
+              pipeline.hset(key, ...args)
+              // the logical expiry moves with every save; the key's TTL only when this node has not set it lately
+              if (!cursorTtls.fresh(session)) {
+                pipeline.pexpire(key, ttl)
+                refreshing.push(session)
+              }
             }
             const results = await pipeline.exec()
             for (const [error] of results ?? []) if (error) throw error
+            for (const session of refreshing) cursorTtls.refreshed(session)
           })
         ),
       loadCursors: (session) =>

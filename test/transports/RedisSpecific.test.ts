@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import * as Redis from "../../src/transports/Redis.ts"
-import { channelKeys, encodeHeader } from "../../src/transports/redis/codec.ts"
+import { channelKeys, cursorKey, encodeHeader } from "../../src/transports/redis/codec.ts"
 import { type Entry, type Publication, Transport, TransportError } from "../../src/transports/Transport.ts"
 import { freePort } from "../support/freePort.ts"
 import { type RedisServer, redisServerScoped, startRedisServer } from "../support/redisServer.ts"
@@ -43,6 +43,7 @@ const announcement = (epoch: string, offset: number, header: string, data: strin
   `${epoch}\n${offset}\n${header}${data}`
 
 const offsets = (entries: ReadonlyArray<Entry>) => entries.map((e) => e.offset)
+const toRecord = <V>(map: ReadonlyMap<string, V>) => Object.fromEntries(map)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 const prefix = () => `tidings-test-${randomUUID().slice(0, 8)}:`
 
@@ -297,6 +298,34 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
       expect(offsets((yield* t.read("clock", undefined, 10)).entries)).toEqual([2])
       expect((yield* t.read("clock", { epoch: first.epoch, offset: 0 }, 10)).reason).toBe("trimmed")
       expect(offsets((yield* t.read("clock", { epoch: first.epoch, offset: 1 }, 10)).entries)).toEqual([2])
+    })
+  )
+
+  it.live("a node sets a session's cursor key TTL once, not at every batched save; another node sets it again", () =>
+    Effect.gen(function* () {
+      const keyPrefix = prefix()
+      const options = { url: server.url, keyPrefix, cursorTtlMs: 600_000 }
+      const t = yield* Redis.make(options)
+      const key = cursorKey(keyPrefix, "s")
+      const pttl = Effect.promise(async () => Number(await server.command("PTTL", key)))
+      const save = (transport: typeof t, offset: number) =>
+        transport.saveCursors!([{ session: "s", channel: "c", position: { epoch: "e", offset } }])
+
+      yield* save(t, 1)
+      const first = yield* pttl
+      // cursorTtlMs + the 60 s grace, less the time since the save
+      expect(first).toBeGreaterThan(600_000 + 59_000)
+      yield* Effect.sleep(1200)
+      yield* save(t, 2)
+      const second = yield* pttl
+      expect(second, "the second save within 30 s left the TTL alone").toBeLessThanOrEqual(first - 1000)
+      expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 2 } })
+
+      // another node has not set it: it does
+      const other = yield* Redis.make(options)
+      yield* save(other, 3)
+      expect(yield* pttl).toBeGreaterThan(second + 900)
+      expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 3 } })
     })
   )
 
