@@ -456,6 +456,9 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
             const ttl = Math.ceil(resolved.cursorTtlMs) + gcGraceMs
             const pipeline = client.pipeline()
             const refreshing: Array<string> = []
+            /** Sessions saved without a PEXPIRE, with the index of their HSET's reply. */
+            const kept: Array<{ readonly session: string; readonly key: string; readonly reply: number }> = []
+            let replies = 0
             for (const [session, fields] of bySession) {
               const key = Codec.cursorKey(keyPrefix, session)
               const args: Array<string> = []
@@ -463,13 +466,26 @@ export const make = (options: RedisTransportOptions): Effect.Effect<TransportSha
               args.push(Codec.cursorExpiryField, expiry)
               pipeline.hset(key, ...args)
               // the logical expiry moves with every save; the key's TTL only when this node has not set it lately
-              if (!cursorTtls.fresh(session)) {
+              if (cursorTtls.fresh(session)) {
+                kept.push({ session, key, reply: replies })
+                replies += 1
+              } else {
                 pipeline.pexpire(key, ttl)
                 refreshing.push(session)
+                replies += 2
               }
             }
-            const results = await pipeline.exec()
-            for (const [error] of results ?? []) if (error) throw error
+            const results = (await pipeline.exec()) ?? []
+            for (const [error] of results) if (error) throw error
+            // HSET counts the fields it added. The expiry field is in every saved hash, so a count that includes it
+            // may mean the key is new again (Redis restarted empty, flushed, evicted it) and has no TTL: set it.
+            // A new channel in a session counts too; that is rare enough to pay one PEXPIRE.
+            const recreated = kept.filter(({ reply }) => Number(results[reply]?.[1]) > 0)
+            if (recreated.length > 0) {
+              const again = client.pipeline()
+              for (const { key } of recreated) again.pexpire(key, ttl)
+              for (const [error] of (await again.exec()) ?? []) if (error) throw error
+            }
             for (const session of refreshing) cursorTtls.refreshed(session)
           })
         ),

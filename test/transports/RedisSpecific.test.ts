@@ -301,32 +301,42 @@ describe.skipIf(binary === undefined)("Redis transport", () => {
     })
   )
 
-  it.live("a node sets a session's cursor key TTL once, not at every batched save; another node sets it again", () =>
-    Effect.gen(function* () {
-      const keyPrefix = prefix()
-      const options = { url: server.url, keyPrefix, cursorTtlMs: 600_000 }
-      const t = yield* Redis.make(options)
-      const key = cursorKey(keyPrefix, "s")
-      const pttl = Effect.promise(async () => Number(await server.command("PTTL", key)))
-      const save = (transport: typeof t, offset: number) =>
-        transport.saveCursors!([{ session: "s", channel: "c", position: { epoch: "e", offset } }])
+  it.live(
+    "a node sets a session's cursor key TTL once, not at every batched save; a re-created key and another node set it",
+    () =>
+      Effect.gen(function* () {
+        const keyPrefix = prefix()
+        const options = { url: server.url, keyPrefix, cursorTtlMs: 600_000 }
+        const t = yield* Redis.make(options)
+        const key = cursorKey(keyPrefix, "s")
+        const pttl = Effect.promise(async () => Number(await server.command("PTTL", key)))
+        const save = (transport: typeof t, offset: number) =>
+          transport.saveCursors!([{ session: "s", channel: "c", position: { epoch: "e", offset } }])
 
-      yield* save(t, 1)
-      const first = yield* pttl
-      // cursorTtlMs + the 60 s grace, less the time since the save
-      expect(first).toBeGreaterThan(600_000 + 59_000)
-      yield* Effect.sleep(1200)
-      yield* save(t, 2)
-      const second = yield* pttl
-      expect(second, "the second save within 30 s left the TTL alone").toBeLessThanOrEqual(first - 1000)
-      expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 2 } })
+        yield* save(t, 1)
+        const first = yield* pttl
+        // cursorTtlMs + the 60 s grace, less the time since the save
+        expect(first).toBeGreaterThan(600_000 + 59_000)
+        yield* Effect.sleep(1200)
+        yield* save(t, 2)
+        const second = yield* pttl
+        expect(second, "the second save within 30 s left the TTL alone").toBeLessThanOrEqual(first - 1000)
+        expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 2 } })
 
-      // another node has not set it: it does
-      const other = yield* Redis.make(options)
-      yield* save(other, 3)
-      expect(yield* pttl).toBeGreaterThan(second + 900)
-      expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 3 } })
-    })
+        // the key gone (a flush, an eviction, Redis back empty) while this node counts its TTL as set: the next save
+        // makes a new key, and it gets a TTL all the same
+        yield* Effect.promise(() => server.command("DEL", key))
+        yield* save(t, 2)
+        expect(yield* pttl, "a re-created key has a TTL").toBeGreaterThan(600_000 + 59_000)
+        yield* Effect.sleep(1200)
+
+        // another node has not set it: it does
+        const other = yield* Redis.make(options)
+        const before = yield* pttl
+        yield* save(other, 3)
+        expect(yield* pttl).toBeGreaterThan(before + 900)
+        expect(toRecord(yield* t.loadCursors("s"))).toEqual({ c: { epoch: "e", offset: 3 } })
+      })
   )
 
   it.live("a hung Redis makes commands fail after commandTimeoutMs instead of hanging", () =>
